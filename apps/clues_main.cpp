@@ -1,0 +1,64 @@
+// clues: the command-line entry point. Parses options into a Config, validates it, runs
+// the pipeline on every MPI rank, and turns any error into one message and MPI_Abort.
+#include <mpi.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "apps/options.h"
+#include "clues/build_config.h"
+#include "io/error.h"
+#include "lib/comm.h"
+#include "lib/log.h"
+#include "lib/pipeline.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: clues <command> [options]\n"
+    "commands:\n"
+    "  run     the whole pipeline: warm-up, scoring, threshold, selection (clues run --help)\n"
+    "  version print the version\n";
+
+int world_rank() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  clues::MpiSession mpi(&argc, &argv);
+  const clues::Comm comm = clues::Comm::world();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+      if (comm.is_root()) std::cout << kUsage;
+      return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "version" || args[0] == "--version") {
+      if (comm.is_root()) std::cout << "clues " << CLUES_VERSION << " (" << CLUES_BUILD_TYPE << ")\n";
+      return 0;
+    }
+    if (args[0] != "run") throw clues::InputError("unknown command \"" + args[0] + "\"\n" + kUsage);
+    clues::Config cfg;
+    std::string help;
+    if (!clues::parse_run_options({args.begin() + 1, args.end()}, cfg, help)) {
+      if (comm.is_root()) std::cout << help;
+      return 0;
+    }
+    cfg.validate();
+    clues::log0(comm, "clues " + std::string(CLUES_VERSION) + " on " + std::to_string(comm.size()) +
+                          " rank(s); resolved configuration:\n" + cfg.to_ini());
+    const clues::RunSummary s = clues::run_pipeline(cfg, comm);
+    if (comm.is_root()) std::cout << clues::format_summary(s) << "outputs in " << cfg.out << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    const bool input = dynamic_cast<const clues::InputError*>(&e) != nullptr;
+    std::cerr << "clues: error on rank " << world_rank() << ": " << e.what() << std::endl;
+    if (comm.size() > 1) MPI_Abort(MPI_COMM_WORLD, input ? 2 : 1);
+    return input ? 2 : 1;
+  }
+}

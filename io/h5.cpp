@@ -1,0 +1,187 @@
+// HDF5 RAII layer (io/h5.h).
+#include "io/h5.h"
+
+#include <iostream>
+
+#include "io/error.h"
+
+namespace clues {
+
+H5Handle& H5Handle::operator=(H5Handle&& o) noexcept {
+  if (this != &o) {
+    reset();
+    id_ = o.id_;
+    closer_ = o.closer_;
+    o.id_ = -1;
+  }
+  return *this;
+}
+
+void H5Handle::reset() noexcept {
+  if (id_ >= 0 && closer_) {
+    if (closer_(id_) < 0) std::cerr << "warning: closing an HDF5 handle failed\n";
+  }
+  id_ = -1;
+}
+
+namespace {
+
+H5Handle lcpl_with_parents() {
+  H5Handle p(CLUES_H5_CHECK(H5Pcreate(H5P_LINK_CREATE)), H5Pclose);
+  CLUES_H5_CHECK(H5Pset_create_intermediate_group(p.get(), 1));
+  return p;
+}
+
+// Silences HDF5's own error stack printing: we report failures ourselves.
+struct QuietHdf5 {
+  QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+const QuietHdf5 quiet_hdf5;
+
+}  // namespace
+
+H5File H5File::create(const std::string& path) {
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) throw IoError("cannot create HDF5 file " + path + ": check the folder exists and is writable");
+  return H5File(H5Handle(f, H5Fclose), path);
+}
+
+H5File H5File::open_read(const std::string& path) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) throw IoError("cannot open HDF5 file " + path + " for reading (missing or not HDF5)");
+  return H5File(H5Handle(f, H5Fclose), path);
+}
+
+H5File H5File::open_rw(const std::string& path) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  if (f < 0) throw IoError("cannot open HDF5 file " + path + " for writing");
+  return H5File(H5Handle(f, H5Fclose), path);
+}
+
+void H5File::write_raw(const std::string& path, hid_t type, const void* data, const std::vector<hsize_t>& shape) {
+  H5Handle space(CLUES_H5_CHECK(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr)), H5Sclose);
+  H5Handle lcpl = lcpl_with_parents();
+  H5Handle ds(CLUES_H5_CHECK(H5Dcreate2(file_.get(), path.c_str(), type, space.get(), lcpl.get(), H5P_DEFAULT,
+                                        H5P_DEFAULT)),
+              H5Dclose);
+  CLUES_H5_CHECK(H5Dwrite(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+}
+
+void H5File::write_f64(const std::string& path, const std::vector<double>& v) {
+  write_raw(path, H5T_NATIVE_DOUBLE, v.data(), {v.size()});
+}
+void H5File::write_u8(const std::string& path, const std::vector<uint8_t>& v) {
+  write_raw(path, H5T_NATIVE_UINT8, v.data(), {v.size()});
+}
+void H5File::write_f32(const std::string& path, const float* data, const std::vector<hsize_t>& shape) {
+  write_raw(path, H5T_NATIVE_FLOAT, data, shape);
+}
+
+std::vector<hsize_t> H5File::shape_of(const std::string& path) const {
+  if (!exists(path)) throw IoError(path_ + ": dataset " + path + " is missing");
+  H5Handle ds(CLUES_H5_CHECK(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT)), H5Dclose);
+  H5Handle space(CLUES_H5_CHECK(H5Dget_space(ds.get())), H5Sclose);
+  int rank = CLUES_H5_CHECK(H5Sget_simple_extent_ndims(space.get()));
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  CLUES_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr));
+  return dims;
+}
+
+namespace {
+template <typename T>
+std::vector<T> read_all(hid_t file, const std::string& path, hid_t type, const std::vector<hsize_t>& dims) {
+  size_t n = 1;
+  for (auto d : dims) n *= d;
+  std::vector<T> out(n);
+  H5Handle ds(CLUES_H5_CHECK(H5Dopen2(file, path.c_str(), H5P_DEFAULT)), H5Dclose);
+  if (n > 0) CLUES_H5_CHECK(H5Dread(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()));
+  return out;
+}
+}  // namespace
+
+std::vector<double> H5File::read_f64(const std::string& path) const {
+  return read_all<double>(file_.get(), path, H5T_NATIVE_DOUBLE, shape_of(path));
+}
+std::vector<uint8_t> H5File::read_u8(const std::string& path) const {
+  return read_all<uint8_t>(file_.get(), path, H5T_NATIVE_UINT8, shape_of(path));
+}
+std::vector<float> H5File::read_f32(const std::string& path, std::vector<hsize_t>* shape) const {
+  auto dims = shape_of(path);
+  if (shape) *shape = dims;
+  return read_all<float>(file_.get(), path, H5T_NATIVE_FLOAT, dims);
+}
+
+void H5File::set_attr(const std::string& obj, const std::string& name, double value) {
+  H5Handle space(CLUES_H5_CHECK(H5Screate(H5S_SCALAR)), H5Sclose);
+  H5Handle a(CLUES_H5_CHECK(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), H5T_NATIVE_DOUBLE,
+                                              space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)),
+             H5Aclose);
+  CLUES_H5_CHECK(H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value));
+}
+
+void H5File::set_attr(const std::string& obj, const std::string& name, const std::string& value) {
+  H5Handle type(CLUES_H5_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
+  CLUES_H5_CHECK(H5Tset_size(type.get(), value.empty() ? 1 : value.size()));
+  CLUES_H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
+  H5Handle space(CLUES_H5_CHECK(H5Screate(H5S_SCALAR)), H5Sclose);
+  H5Handle a(CLUES_H5_CHECK(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), type.get(), space.get(),
+                                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)),
+             H5Aclose);
+  std::string buf = value.empty() ? std::string(1, '\0') : value;
+  CLUES_H5_CHECK(H5Awrite(a.get(), type.get(), buf.data()));
+}
+
+double H5File::attr_f64(const std::string& obj, const std::string& name) const {
+  if (CLUES_H5_CHECK(H5Aexists_by_name(file_.get(), obj.c_str(), name.c_str(), H5P_DEFAULT)) <= 0)
+    throw IoError(path_ + ": attribute " + obj + "@" + name + " is missing");
+  H5Handle a(CLUES_H5_CHECK(H5Aopen_by_name(file_.get(), obj.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT)),
+             H5Aclose);
+  double v = 0;
+  CLUES_H5_CHECK(H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v));
+  return v;
+}
+
+std::string H5File::attr_str(const std::string& obj, const std::string& name) const {
+  if (CLUES_H5_CHECK(H5Aexists_by_name(file_.get(), obj.c_str(), name.c_str(), H5P_DEFAULT)) <= 0)
+    throw IoError(path_ + ": attribute " + obj + "@" + name + " is missing");
+  H5Handle a(CLUES_H5_CHECK(H5Aopen_by_name(file_.get(), obj.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT)),
+             H5Aclose);
+  H5Handle type(CLUES_H5_CHECK(H5Aget_type(a.get())), H5Tclose);
+  size_t size = H5Tget_size(type.get());
+  std::string buf(size, '\0');
+  CLUES_H5_CHECK(H5Aread(a.get(), type.get(), buf.data()));
+  while (!buf.empty() && buf.back() == '\0') buf.pop_back();
+  return buf;
+}
+
+bool H5File::exists(const std::string& path) const {
+  // Walk the path so that a missing parent is "no", not an error.
+  size_t pos = 1;
+  while (true) {
+    size_t next = path.find('/', pos);
+    std::string prefix = path.substr(0, next);
+    if (H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (next == std::string::npos) return true;
+    pos = next + 1;
+  }
+}
+
+std::vector<std::string> H5File::list(const std::string& group) const {
+  std::vector<std::string> names;
+  if (!exists(group)) return names;
+  H5Handle g(CLUES_H5_CHECK(H5Gopen2(file_.get(), group.c_str(), H5P_DEFAULT)), H5Gclose);
+  H5G_info_t info;
+  CLUES_H5_CHECK(H5Gget_info(g.get(), &info));
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t len = CLUES_H5_CHECK(H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
+                                                    H5P_DEFAULT));
+    std::string name(static_cast<size_t>(len) + 1, '\0');
+    CLUES_H5_CHECK(H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
+                                      H5P_DEFAULT));
+    name.resize(static_cast<size_t>(len));
+    names.push_back(name);
+  }
+  return names;
+}
+
+}  // namespace clues

@@ -1,0 +1,67 @@
+// A small RAII layer over the HDF5 C API: files, datasets of float64/float32/uint8 and
+// attributes, addressed by path ("/silos/ita/score"); parents are created on demand.
+// Every call is checked (CLUES_H5_CHECK); destructors close handles and never throw.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clues {
+
+// Owns one HDF5 id and closes it with the matching H5?close.
+class H5Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  H5Handle() = default;
+  H5Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  H5Handle(const H5Handle&) = delete;
+  H5Handle& operator=(const H5Handle&) = delete;
+  H5Handle(H5Handle&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = -1; }
+  H5Handle& operator=(H5Handle&& o) noexcept;
+  ~H5Handle() { reset(); }
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset() noexcept;
+
+ private:
+  hid_t id_ = -1;
+  Closer closer_ = nullptr;
+};
+
+class H5File {
+ public:
+  static H5File create(const std::string& path);     // truncates
+  static H5File open_read(const std::string& path);
+  static H5File open_rw(const std::string& path);
+
+  void write_f64(const std::string& path, const std::vector<double>& v);
+  void write_u8(const std::string& path, const std::vector<uint8_t>& v);
+  void write_f32(const std::string& path, const float* data, const std::vector<hsize_t>& shape);
+
+  std::vector<double> read_f64(const std::string& path) const;
+  std::vector<uint8_t> read_u8(const std::string& path) const;
+  std::vector<float> read_f32(const std::string& path, std::vector<hsize_t>* shape = nullptr) const;
+
+  void set_attr(const std::string& obj, const std::string& name, double value);
+  void set_attr(const std::string& obj, const std::string& name, const std::string& value);
+  double attr_f64(const std::string& obj, const std::string& name) const;
+  std::string attr_str(const std::string& obj, const std::string& name) const;
+
+  bool exists(const std::string& path) const;
+  // Names of the members of a group, in HDF5's (alphabetical) order.
+  std::vector<std::string> list(const std::string& group) const;
+  void close() { file_.reset(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  H5File(H5Handle f, std::string path) : file_(std::move(f)), path_(std::move(path)) {}
+  void write_raw(const std::string& path, hid_t type, const void* data, const std::vector<hsize_t>& shape);
+  std::vector<hsize_t> shape_of(const std::string& path) const;
+  H5Handle file_;
+  std::string path_;
+};
+
+}  // namespace clues

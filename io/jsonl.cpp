@@ -1,0 +1,96 @@
+// JSONL and label-file readers (io/jsonl.h), on nlohmann::json.
+#include "io/jsonl.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/error.h"
+
+namespace clues {
+
+namespace {
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+    start = end + 1;
+  }
+  return lines;
+}
+
+[[noreturn]] void bad_line(const std::string& path, size_t line_no, const std::string& why) {
+  std::ostringstream os;
+  os << path << ":" << line_no << ": " << why
+     << "\nHINT: every line must be one JSON object with string fields \"instruction\" and "
+        "\"output\" (and optionally \"input\"); fix or remove that line.";
+  throw InputError(os.str());
+}
+
+}  // namespace
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open " + path + " for reading: check the path");
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+std::vector<Record> read_jsonl(const std::string& path) {
+  const std::vector<std::string> lines = split_lines(read_text(path));
+  if (lines.empty()) throw InputError(path + ": the file is empty; a data set needs at least one sample");
+  std::vector<Record> records;
+  records.reserve(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const size_t line_no = i + 1;
+    if (lines[i].find_first_not_of(" \t") == std::string::npos) bad_line(path, line_no, "empty line");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(lines[i]);
+    } catch (const nlohmann::json::parse_error& e) {
+      bad_line(path, line_no, std::string("not valid JSON (") + e.what() + ")");
+    }
+    if (!j.is_object()) bad_line(path, line_no, "not a JSON object");
+    Record r;
+    for (const char* key : {"instruction", "output"}) {
+      auto it = j.find(key);
+      if (it == j.end()) bad_line(path, line_no, std::string("missing field \"") + key + "\"");
+      if (!it->is_string()) bad_line(path, line_no, std::string("field \"") + key + "\" is not a string");
+    }
+    r.instruction = j["instruction"].get<std::string>();
+    r.output = j["output"].get<std::string>();
+    if (auto it = j.find("input"); it != j.end() && !it->is_null()) {
+      if (!it->is_string()) bad_line(path, line_no, "field \"input\" is not a string");
+      r.input = it->get<std::string>();
+    }
+    r.raw = lines[i];
+    records.push_back(std::move(r));
+  }
+  return records;
+}
+
+std::vector<uint8_t> read_labels(const std::string& path) {
+  const std::vector<std::string> lines = split_lines(read_text(path));
+  std::vector<uint8_t> labels;
+  labels.reserve(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string s = lines[i];
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    if (s == "0" || s == "1") {
+      labels.push_back(s == "1" ? 1 : 0);
+    } else {
+      throw InputError(path + ":" + std::to_string(i + 1) + ": expected 0 (clean) or 1 (low quality), got \"" +
+                       lines[i] + "\"");
+    }
+  }
+  return labels;
+}
+
+}  // namespace clues

@@ -1,0 +1,64 @@
+// The communicator value class: rank, size and the few collectives clues needs, on MPI
+// when it is initialised and as a lone rank 0 of 1 otherwise (unit tests, serial runs).
+// Reductions that must not depend on the job's layout use ordered_sum (fixed order).
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace clues {
+
+class Comm {
+ public:
+  // MPI_COMM_WORLD if MPI is initialised, else a serial communicator of size 1.
+  static Comm world();
+  static Comm serial() { return Comm(); }
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool is_root() const { return rank_ == 0; }
+
+  void barrier() const;
+  void broadcast(void* data, int64_t bytes, int root = 0) const;
+  void broadcast(std::string& s, int root = 0) const;
+  double allreduce_sum(double v) const;
+  double allreduce_max(double v) const;
+  int64_t allreduce_sum(int64_t v) const;
+  // Logical AND of `ok` over all ranks; every rank learns whether any rank failed.
+  bool all_ok(bool ok) const;
+
+  // Sums float vectors contributed per item (item j is computed by rank owner(j)) into
+  // `out` on every rank, adding items in index order 0..n-1, so the result is bitwise the
+  // same however items are spread over ranks. produce(j, buf) fills item j on its owner.
+  void ordered_sum(int64_t n_items, const std::function<int(int64_t)>& owner, int64_t len,
+                   const std::function<void(int64_t, std::vector<float>&)>& produce, std::vector<float>& out) const;
+
+  // Concatenates every rank's doubles on root, in rank order (others get an empty vector).
+  std::vector<double> gather(const std::vector<double>& mine, int root = 0) const;
+
+  // Point to point, used by ordered collection at root.
+  void send(const void* data, int64_t bytes, int dest, int tag) const;
+  void recv(void* data, int64_t bytes, int src, int tag) const;
+
+ private:
+  Comm() = default;
+  int rank_ = 0;
+  int size_ = 1;
+  bool mpi_ = false;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+};
+
+// Initialises MPI for the life of the object (thread level FUNNELED) and finalises it.
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+};
+
+}  // namespace clues

@@ -1,0 +1,110 @@
+// Checks and prints the resolved configuration (lib/config.h).
+#include "lib/config.h"
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "io/error.h"
+
+namespace clues {
+
+NamedPath parse_named_path(const std::string& spec, bool name_required) {
+  auto eq = spec.find('=');
+  if (eq != std::string::npos && eq > 0) return {spec.substr(0, eq), spec.substr(eq + 1)};
+  if (name_required) throw InputError("\"" + spec + "\" must be NAME=PATH (NAME is a silo's name)");
+  return {std::filesystem::path(spec).stem().string(), spec};
+}
+
+namespace {
+void require(bool ok, const std::string& msg) {
+  if (!ok) throw InputError(msg);
+}
+bool is_name(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  return true;
+}
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+}  // namespace
+
+void Config::validate() const {
+  require(!silos.empty(), "no silo given: pass --silo PATH (repeatable) or silo= lines in the config file");
+  require(!validation.empty(), "no validation set: pass --validation PATH");
+  require(!anchor.empty(), "no anchor set: pass --anchor PATH");
+  require(!out.empty(), "no output folder: pass --out DIR");
+  std::set<std::string> names;
+  for (const auto& s : silos) {
+    require(is_name(s.name), "silo name \"" + s.name + "\" may only hold letters, digits, '_', '-', '.': name it with NAME=PATH");
+    require(names.insert(s.name).second, "two silos are named \"" + s.name + "\": give one a different NAME=PATH");
+  }
+  for (const auto* list : {&tests, &labels})
+    for (const auto& t : *list)
+      require(names.count(t.name), "\"" + t.name + "=" + t.path + "\" names no silo; silos are: " +
+                                       join(std::vector<std::string>(names.begin(), names.end()), ", "));
+  require(threads >= 1, "threads must be at least 1");
+  const auto& m = model;
+  require(m.vocab >= 260, "model.vocab must be at least 260 (bytes plus special tokens)");
+  require(m.d_model > 0 && m.heads > 0 && m.d_model % m.heads == 0, "model.d_model must be a positive multiple of model.heads");
+  require((m.d_model / m.heads) % 2 == 0, "model.d_model / model.heads must be even (rotary positions)");
+  require(m.layers > 0 && m.hidden > 0, "model.layers and model.hidden must be positive");
+  require(m.max_seq_len >= 8, "model.max_seq_len must be at least 8");
+  require(m.finetune == "lora" || m.finetune == "full", "model.finetune must be lora or full");
+  if (m.finetune == "lora") {
+    require(m.lora_rank > 0, "model.lora_rank must be positive");
+    require(!m.lora_targets.empty(), "model.lora_targets must name at least one projection");
+    for (const auto& t : m.lora_targets)
+      require(std::set<std::string>{"q", "k", "v", "o", "gate", "up", "down"}.count(t),
+              "model.lora_targets: unknown projection \"" + t + "\" (use q,k,v,o,gate,up,down)");
+  }
+  const auto& t = train;
+  require(t.rounds >= 1, "train.rounds must be at least 1");
+  require(t.local_steps >= 1, "train.local_steps must be at least 1");
+  require(t.batch_size >= 1, "train.batch_size must be at least 1");
+  require(t.lr > 0, "train.lr must be positive");
+  require(t.warmup_frac >= 0 && t.warmup_frac < 1, "train.warmup_frac must be in [0, 1)");
+  require(t.min_lr_frac >= 0 && t.min_lr_frac <= 1, "train.min_lr_frac must be in [0, 1]");
+  require(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)");
+  require(score.engine == "loop", "score.engine must be loop (the only engine built so far)");
+  require(score.precondition == "adam" || score.precondition == "sgd", "score.precondition must be adam or sgd");
+  require(score.batch_size >= 1, "score.batch_size must be at least 1");
+  const auto& s = select;
+  require(s.threshold == "mean" || s.threshold == "quantile" || s.threshold == "fixed" || s.threshold == "ratio",
+          "select.threshold must be mean, quantile, fixed or ratio");
+  require(s.quantile >= 0 && s.quantile <= 1, "select.quantile must be in [0, 1]");
+  require(s.keep_ratio >= 0 && s.keep_ratio <= 1, "select.keep_ratio must be in [0, 1]");
+  require(!(resume && overwrite), "--resume and --overwrite exclude each other: pick one");
+}
+
+std::string Config::to_ini() const {
+  std::ostringstream os;
+  os.precision(17);
+  for (const auto& s : silos) os << "silo = " << s.name << "=" << s.path << "\n";
+  os << "validation = " << validation << "\n";
+  os << "anchor = " << anchor << "\n";
+  os << "out = " << out << "\n";
+  for (const auto& t : tests) os << "test = " << t.name << "=" << t.path << "\n";
+  for (const auto& l : labels) os << "labels = " << l.name << "=" << l.path << "\n";
+  for (const auto& p : pretrain) os << "pretrain = " << p << "\n";
+  os << "seed = " << seed << "\nthreads = " << threads << "\n";
+  os << "\n[model]\nvocab = " << model.vocab << "\nd_model = " << model.d_model << "\nlayers = " << model.layers
+     << "\nheads = " << model.heads << "\nhidden = " << model.hidden << "\nmax_seq_len = " << model.max_seq_len
+     << "\nrope_base = " << model.rope_base << "\nfinetune = " << model.finetune << "\nlora_rank = " << model.lora_rank
+     << "\nlora_alpha = " << model.lora_alpha << "\nlora_targets = " << join(model.lora_targets, ",") << "\n";
+  os << "\n[train]\nrounds = " << train.rounds << "\nlocal_steps = " << train.local_steps
+     << "\nbatch_size = " << train.batch_size << "\nlr = " << train.lr << "\nwarmup_frac = " << train.warmup_frac
+     << "\nmin_lr_frac = " << train.min_lr_frac << "\nbeta1 = " << train.beta1 << "\nbeta2 = " << train.beta2
+     << "\neps = " << train.eps << "\nweight_decay = " << train.weight_decay << "\ngrad_clip = " << train.grad_clip << "\n";
+  os << "\n[score]\nengine = " << score.engine << "\nprecondition = " << score.precondition
+     << "\nbatch_size = " << score.batch_size << "\n";
+  os << "\n[select]\nthreshold = " << select.threshold << "\nquantile = " << select.quantile
+     << "\nvalue = " << select.value << "\nkeep_ratio = " << select.keep_ratio << "\n";
+  return os.str();
+}
+
+}  // namespace clues

@@ -1,0 +1,84 @@
+// The resolved configuration of one clues run: a plain struct filled by the app from the
+// command line and INI file, checked by validate(), printed by to_ini(). No argv here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clues {
+
+struct NamedPath {
+  std::string name;
+  std::string path;
+};
+
+struct ModelConfig {
+  int64_t vocab = 260;        // 256 bytes + BOS, EOS, PAD, one reserved
+  int64_t d_model = 128;
+  int64_t layers = 2;
+  int64_t heads = 4;
+  int64_t hidden = 344;       // SwiGLU hidden width
+  int64_t max_seq_len = 128;  // longer samples are truncated (counted and reported)
+  double rope_base = 10000.0;
+  std::string finetune = "lora";             // lora | full
+  int64_t lora_rank = 8;
+  double lora_alpha = 16.0;
+  std::vector<std::string> lora_targets = {"q", "v"};  // of q k v o gate up down
+};
+
+struct TrainConfig {
+  int64_t rounds = 3;          // warm-up rounds = checkpoints
+  int64_t local_steps = 20;    // optimizer steps per silo per round
+  int64_t batch_size = 16;
+  double lr = 3e-3;            // peak learning rate
+  double warmup_frac = 0.1;    // share of all steps spent warming up (then linear decay)
+  double min_lr_frac = 0.1;    // learning rate at the end, as a share of the peak
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  double grad_clip = 1.0;      // 0 disables clipping
+};
+
+struct ScoreConfig {
+  std::string engine = "loop";     // loop (reference)
+  std::string precondition = "adam";  // adam | sgd
+  int64_t batch_size = 16;         // samples per batch where the engine batches
+};
+
+struct SelectConfig {
+  std::string threshold = "mean";  // mean | quantile | fixed | ratio
+  double quantile = 0.5;           // with threshold=quantile: quantile of the anchor scores
+  double value = 0.0;              // with threshold=fixed
+  double keep_ratio = 0.5;         // with threshold=ratio: baseline, fixed share per silo
+};
+
+struct Config {
+  std::vector<NamedPath> silos;
+  std::string validation;
+  std::string anchor;
+  std::string out;
+  std::vector<NamedPath> tests;    // clean held-out set per silo (evaluation only)
+  std::vector<NamedPath> labels;   // ground truth per silo (evaluation only)
+  std::vector<std::string> pretrain;
+  uint64_t seed = 0;
+  bool resume = false;
+  bool overwrite = false;
+  int threads = 1;                 // LibTorch intra-op threads per rank
+  double progress_s = 10.0;        // seconds between progress lines
+  ModelConfig model;
+  TrainConfig train;
+  ScoreConfig score;
+  SelectConfig select;
+
+  // Throws InputError naming the first bad setting and what would fix it.
+  void validate() const;
+  // The configuration as INI text with the same keys the command line and --config use.
+  std::string to_ini() const;
+};
+
+// "ita=data/x.jsonl" -> {ita, data/x.jsonl}; "data/ita.jsonl" -> {ita, data/ita.jsonl}.
+NamedPath parse_named_path(const std::string& spec, bool name_required);
+
+}  // namespace clues

@@ -1,0 +1,95 @@
+// A LLaMA-style decoder in LibTorch: token embedding, pre-norm blocks (RMSNorm, causal
+// self-attention with rotary positions, SwiGLU MLP), final RMSNorm and output head.
+// LoRA adapters sit on chosen projections; either they or all weights are trainable.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lib/config.h"
+#include "lib/tokenizer.h"
+
+namespace clues {
+
+// y = x Wᵀ, plus s·(x Aᵀ) Bᵀ when the layer carries a LoRA adapter (s = alpha / rank).
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, int64_t lora_rank, double lora_alpha, double init_scale);
+  torch::Tensor forward(const torch::Tensor& x);
+  bool has_lora() const { return lora_A.defined(); }
+
+  torch::Tensor weight;          // [out, in]
+  torch::Tensor lora_A, lora_B;  // [r, in], [out, r]; undefined without LoRA
+  double scale = 0.0;
+};
+TORCH_MODULE(Linear);
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  explicit RMSNormImpl(int64_t d, double eps = 1e-5);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(const ModelConfig& c, int64_t layer);
+  // x [B,T,D]; cos/sin [T, Dh/2]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask);
+  int64_t heads;
+  RMSNorm attn_norm{nullptr}, mlp_norm{nullptr};
+  Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
+};
+TORCH_MODULE(Block);
+
+class DecoderImpl : public torch::nn::Module {
+ public:
+  explicit DecoderImpl(const ModelConfig& c);
+  // ids [B,T] -> logits [B,T,V]; causal attention, positions 0..T-1 for every row.
+  torch::Tensor forward(const torch::Tensor& ids);
+
+  // Trainable parameters with their names, in a fixed order (LoRA A/B, or every weight).
+  const std::vector<std::pair<std::string, torch::Tensor>>& trainable() const { return trainable_; }
+  std::vector<torch::Tensor> trainable_tensors() const;
+  int64_t trainable_numel() const;
+  const ModelConfig& config() const { return cfg_; }
+
+  ModelConfig cfg_;
+  torch::nn::Embedding embed{nullptr};
+  std::vector<Block> blocks;
+  RMSNorm norm{nullptr};
+  Linear head{nullptr};
+
+ private:
+  std::vector<std::pair<std::string, torch::Tensor>> trainable_;
+  torch::Tensor inv_freq_;
+};
+TORCH_MODULE(Decoder);
+
+// Builds a model with weights drawn from `seed` (identical on every rank).
+Decoder make_model(const ModelConfig& c, uint64_t seed);
+
+// A padded batch: ids [B,T] (PAD after each sample), targets [B,T] holding the next token
+// where it is a response token and -100 elsewhere.
+struct Batch {
+  torch::Tensor ids;
+  torch::Tensor targets;
+};
+Batch make_batch(const std::vector<const Encoded*>& samples);
+
+// Mean cross-entropy over each sample's response tokens: [B].
+torch::Tensor per_sample_loss(Decoder& model, const Batch& batch);
+
+// Flattened copy of tensors (float32, concatenated in order), and the reverse.
+torch::Tensor flatten(const std::vector<torch::Tensor>& ts);
+void unflatten_into(const torch::Tensor& flat, const std::vector<torch::Tensor>& ts);
+// Flattened gradients of `ts` (zeros where a gradient is undefined).
+torch::Tensor flatten_grads(const std::vector<torch::Tensor>& ts);
+
+}  // namespace clues

@@ -1,0 +1,525 @@
+// The end-to-end CLUES run (lib/pipeline.h). Phases: load, warm-up, scoring, selection,
+// output. Private samples never leave the rank hosting their silo: only weights, Adam
+// moments, validation gradients and scalar scores travel.
+#include "lib/pipeline.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
+
+#include "io/error.h"
+#include "io/files.h"
+#include "io/h5.h"
+#include "io/jsonl.h"
+#include "lib/checkpoint.h"
+#include "lib/log.h"
+#include "lib/model.h"
+#include "lib/score.h"
+#include "lib/select.h"
+#include "lib/tokenizer.h"
+#include "lib/train.h"
+
+namespace fs = std::filesystem;
+
+namespace clues {
+
+std::vector<int> assign_silos(const std::vector<int64_t>& sizes, int ranks) {
+  std::vector<size_t> order(sizes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
+  std::vector<int64_t> load(static_cast<size_t>(ranks), 0);
+  std::vector<int> owner(sizes.size(), 0);
+  for (size_t s : order) {
+    int best = 0;
+    for (int r = 1; r < ranks; ++r)
+      if (load[static_cast<size_t>(r)] < load[static_cast<size_t>(best)]) best = r;
+    owner[s] = best;
+    load[static_cast<size_t>(best)] += std::max<int64_t>(sizes[s], 1);
+  }
+  return owner;
+}
+
+namespace {
+
+struct Silo {
+  int64_t index = 0;
+  std::string name, path;
+  std::vector<Record> records;
+  std::vector<Encoded> enc;
+  std::vector<uint8_t> labels;  // empty without --labels
+  std::vector<Encoded> test;    // empty without --test
+  int64_t truncated = 0;
+  AdamState adam;
+  torch::Tensor theta;          // trainable weights after this round's local training
+  std::vector<double> score;
+  std::vector<uint8_t> selected;
+  double test_loss = -1;
+};
+
+std::vector<Encoded> encode_all(const std::vector<Record>& rs, int64_t max_len, int64_t* truncated) {
+  std::vector<Encoded> out;
+  out.reserve(rs.size());
+  for (const auto& r : rs) {
+    out.push_back(encode_sample(r, max_len));
+    if (out.back().truncated && truncated) ++*truncated;
+  }
+  return out;
+}
+
+std::string find_path(const std::vector<NamedPath>& v, const std::string& name) {
+  for (const auto& p : v)
+    if (p.name == name) return p.path;
+  return "";
+}
+
+int64_t file_size_or_zero(const std::string& p) {
+  std::error_code ec;
+  auto n = fs::file_size(p, ec);
+  return ec ? 0 : static_cast<int64_t>(n);
+}
+
+// Mean response loss of `data` under the model (no gradients).
+double mean_loss(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
+  torch::NoGradGuard ng;
+  double sum = 0;
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch)) {
+    std::vector<const Encoded*> b;
+    for (size_t i = s; i < std::min(data.size(), s + static_cast<size_t>(batch)); ++i) b.push_back(&data[i]);
+    sum += per_sample_loss(model, make_batch(b)).sum().item<double>();
+  }
+  return data.empty() ? -1 : sum / static_cast<double>(data.size());
+}
+
+template <typename T>
+void send_vec(const Comm& c, const std::vector<T>& v, int tag) {
+  int64_t n = static_cast<int64_t>(v.size());
+  c.send(&n, sizeof n, 0, tag);
+  if (n) c.send(v.data(), n * static_cast<int64_t>(sizeof(T)), 0, tag);
+}
+template <typename T>
+std::vector<T> recv_vec(const Comm& c, int src, int tag) {
+  int64_t n = 0;
+  c.recv(&n, sizeof n, src, tag);
+  std::vector<T> v(static_cast<size_t>(n));
+  if (n) c.recv(v.data(), n * static_cast<int64_t>(sizeof(T)), src, tag);
+  return v;
+}
+
+// Checks the output folder before anything is written; rank 0 only.
+void prepare_output(const Config& cfg) {
+  const std::string report = cfg.out + "/report.json";
+  const std::string saved_cfg = cfg.out + "/run_config.ini";
+  const bool has_ckpt = fs::exists(checkpoint_dir(cfg.out)) && !fs::is_empty(checkpoint_dir(cfg.out));
+  if (cfg.overwrite) {
+    for (const char* p : {"report.json", "scores.h5", "selected", "checkpoints", "run_config.ini"})
+      fs::remove_all(cfg.out + "/" + p);
+  } else if (cfg.resume) {
+    if (fs::exists(saved_cfg) && read_text(saved_cfg) != cfg.to_ini())
+      throw InputError(cfg.out + " was started with another configuration (see " + saved_cfg +
+                       "); --resume needs the same settings, or pass --overwrite to start afresh");
+    fs::remove(report);
+  } else if (fs::exists(report)) {
+    throw InputError(cfg.out + " already holds a finished run (report.json): pass --overwrite to replace it, "
+                     "or choose another --out");
+  } else if (has_ckpt) {
+    throw InputError(cfg.out + " holds checkpoints of an unfinished run: pass --resume to continue it or "
+                     "--overwrite to start afresh");
+  }
+  make_dirs(checkpoint_dir(cfg.out));
+  make_dirs(cfg.out + "/selected");
+  write_text_atomic(saved_cfg, cfg.to_ini());
+}
+
+void write_file_h5(const std::string& path, const std::function<void(H5File&)>& fill) {
+  const std::string tmp = temp_path_for(path);
+  {
+    H5File f = H5File::create(tmp);
+    fill(f);
+  }
+  commit_file(tmp, path);
+}
+
+double nan_to(double v, double fallback) { return std::isnan(v) ? fallback : v; }
+
+}  // namespace
+
+RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
+  cfg.validate();
+  torch::set_num_threads(cfg.threads);
+  std::map<std::string, double> timings;
+  const double t_start = elapsed_s();
+  double t_phase = t_start;
+  auto end_phase = [&](const char* name) {
+    const double now = elapsed_s();
+    timings[name] = comm.allreduce_max(now - t_phase);
+    t_phase = elapsed_s();
+  };
+
+  // ---- load: each rank reads only the silos it hosts
+  const int64_t S = static_cast<int64_t>(cfg.silos.size());
+  std::vector<int64_t> file_sizes;
+  for (const auto& s : cfg.silos) file_sizes.push_back(file_size_or_zero(s.path));
+  const std::vector<int> owner = assign_silos(file_sizes, comm.size());
+  auto owner_of = [&](int64_t j) { return owner[static_cast<size_t>(j)]; };
+
+  std::vector<Silo> mine;
+  for (int64_t j = 0; j < S; ++j) {
+    if (owner_of(j) != comm.rank()) continue;
+    Silo s;
+    s.index = j;
+    s.name = cfg.silos[static_cast<size_t>(j)].name;
+    s.path = cfg.silos[static_cast<size_t>(j)].path;
+    s.records = read_jsonl(s.path);
+    s.enc = encode_all(s.records, cfg.model.max_seq_len, &s.truncated);
+    if (auto lp = find_path(cfg.labels, s.name); !lp.empty()) {
+      s.labels = read_labels(lp);
+      if (s.labels.size() != s.records.size())
+        throw InputError(lp + " has " + std::to_string(s.labels.size()) + " labels but silo " + s.name + " (" +
+                         s.path + ") has " + std::to_string(s.records.size()) + " lines: one label per line is needed");
+    }
+    if (auto tp = find_path(cfg.tests, s.name); !tp.empty())
+      s.test = encode_all(read_jsonl(tp), cfg.model.max_seq_len, nullptr);
+    s.score.assign(s.records.size(), 0.0);
+    mine.push_back(std::move(s));
+  }
+  const auto validation = encode_all(read_jsonl(cfg.validation), cfg.model.max_seq_len, nullptr);
+  std::vector<Record> anchor_records;
+  std::vector<Encoded> anchor;
+  if (comm.is_root()) {
+    anchor_records = read_jsonl(cfg.anchor);
+    anchor = encode_all(anchor_records, cfg.model.max_seq_len, nullptr);
+  }
+  // Sample counts of every silo (scalars) for the weighted averages.
+  std::vector<double> counts(static_cast<size_t>(S), 0.0);
+  for (const auto& s : mine) counts[static_cast<size_t>(s.index)] = static_cast<double>(s.records.size());
+  for (auto& c : counts) c = comm.allreduce_sum(c);
+  const double N = std::accumulate(counts.begin(), counts.end(), 0.0);
+  int64_t truncated = 0;
+  for (const auto& s : mine) truncated += s.truncated;
+  truncated = comm.allreduce_sum(truncated);
+  {
+    std::ostringstream os;
+    os << S << " silos, " << static_cast<int64_t>(N) << " private samples on " << comm.size() << " rank(s); "
+       << validation.size() << " validation, " << anchor.size() << " anchor samples";
+    if (truncated) os << "; " << truncated << " samples longer than max_seq_len=" << cfg.model.max_seq_len << " truncated";
+    log0(comm, os.str());
+  }
+  if (comm.is_root()) prepare_output(cfg);
+  comm.barrier();
+  end_phase("load");
+
+  // ---- model
+  Decoder model = make_model(cfg.model, cfg.seed);
+  const NamedTensors named = model->trainable();
+  const auto params = model->trainable_tensors();
+  const int64_t P = model->trainable_numel();
+  log0(comm, "model: " + std::to_string(cfg.model.layers) + " layers, d_model " + std::to_string(cfg.model.d_model) +
+                 ", " + cfg.model.finetune + " fine-tuning, " + std::to_string(P) + " trainable parameters");
+  if (comm.is_root() && !file_exists(checkpoint_dir(cfg.out) + "/base.h5")) {
+    NamedTensors all;
+    for (const auto& p : model->named_parameters(true)) all.emplace_back(p.key(), p.value());
+    write_file_h5(checkpoint_dir(cfg.out) + "/base.h5", [&](H5File& f) { write_tensors(f, "/params", all); });
+  }
+  auto weight_of = [&](int64_t j) { return counts[static_cast<size_t>(j)] / N; };
+  for (auto& s : mine) s.adam = AdamState::zeros_like(params);
+  torch::Tensor theta = flatten(params);
+
+  // ---- warm-up: R rounds of local training and weighted averaging
+  const TrainConfig& tc = cfg.train;
+  int64_t first_round = 0;
+  if (cfg.resume) {
+    // A round counts as done when its global file and every silo's moment file exist.
+    int64_t done = 0;
+    while (done < tc.rounds) {
+      bool ok = !comm.is_root() || file_exists(round_file(cfg.out, done));
+      for (const auto& s : mine) ok = ok && file_exists(silo_moments_file(cfg.out, done, s.name));
+      if (!comm.all_ok(ok)) break;
+      ++done;
+    }
+    first_round = done;
+    if (done > 0) {
+      theta = read_flat(H5File::open_read(round_file(cfg.out, done - 1)), "/trainable", named);
+      for (auto& s : mine) {
+        auto f = H5File::open_read(silo_moments_file(cfg.out, done - 1, s.name));
+        auto m = read_flat(f, "/m", named), v = read_flat(f, "/v", named);
+        unflatten_into(m, s.adam.m);
+        unflatten_into(v, s.adam.v);
+        s.adam.step = done * tc.local_steps;
+      }
+      log0(comm, "resume: " + std::to_string(done) + " of " + std::to_string(tc.rounds) + " warm-up rounds already done");
+    }
+  }
+  for (int64_t r = first_round; r < tc.rounds; ++r) {
+    const double t_round = elapsed_s();
+    double loss_local = 0;
+    std::map<int64_t, Silo*> by_index;
+    for (auto& s : mine) {
+      unflatten_into(theta, params);
+      const double loss = train_round(model, s.enc, s.adam, tc, cfg.seed, s.index, r);
+      loss_local += weight_of(s.index) * loss;
+      s.theta = flatten(params);
+      by_index[s.index] = &s;
+    }
+    const double loss = comm.allreduce_sum(loss_local);
+    auto reduce = [&](const std::function<torch::Tensor(const Silo&)>& pick) {
+      std::vector<float> out;
+      comm.ordered_sum(S, owner_of, P, [&](int64_t j, std::vector<float>& buf) {
+        auto t = (pick(*by_index.at(j)) * weight_of(j)).contiguous();
+        std::copy(t.data_ptr<float>(), t.data_ptr<float>() + P, buf.begin());
+      }, out);
+      return torch::from_blob(out.data(), {P}, torch::kFloat32).clone();
+    };
+    theta = reduce([](const Silo& s) { return s.theta; });
+    const auto m_avg = reduce([](const Silo& s) { return flatten(s.adam.m); });
+    const auto v_avg = reduce([](const Silo& s) { return flatten(s.adam.v); });
+    const double lr = round_mean_lr(tc, r);
+    for (const auto& s : mine) {
+      write_file_h5(silo_moments_file(cfg.out, r, s.name), [&](H5File& f) {
+        write_flat(f, "/m", named, flatten(s.adam.m));
+        write_flat(f, "/v", named, flatten(s.adam.v));
+        f.set_attr("/", "step", static_cast<double>(s.adam.step));
+        f.set_attr("/", "samples", static_cast<double>(s.records.size()));
+      });
+    }
+    if (comm.is_root()) {
+      write_file_h5(round_file(cfg.out, r), [&](H5File& f) {
+        write_flat(f, "/trainable", named, theta);
+        write_flat(f, "/server/m", named, m_avg);
+        write_flat(f, "/server/v", named, v_avg);
+        f.set_attr("/", "lr", lr);
+        f.set_attr("/", "round", static_cast<double>(r));
+      });
+    }
+    const double dt = elapsed_s() - t_round;
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "warm-up round %lld/%lld: train loss %.4f, mean lr %.3g, %s, ETA %s",
+                  static_cast<long long>(r + 1), static_cast<long long>(tc.rounds), loss, lr,
+                  format_seconds(dt).c_str(), format_seconds(dt * static_cast<double>(tc.rounds - r - 1)).c_str());
+    log0(comm, buf);
+  }
+  comm.barrier();
+  end_phase("warmup");
+
+  // ---- scoring: every checkpoint, every private sample and every anchor sample
+  const int64_t C = tc.rounds;
+  const bool adam = cfg.score.precondition == "adam";
+  std::vector<double> anchor_score(anchor.size(), 0.0);
+  std::vector<double> lrs;
+  int64_t work = static_cast<int64_t>(anchor.size());
+  for (const auto& s : mine) work += static_cast<int64_t>(s.enc.size());
+  Progress progress(comm, "scoring (rank 0's share)", work * C, cfg.progress_s);
+  int64_t done_work = 0;
+  const int64_t vb = cfg.score.batch_size;
+  const int64_t n_chunks = (static_cast<int64_t>(validation.size()) + vb - 1) / vb;
+  for (int64_t c = 0; c < C; ++c) {
+    const H5File rf = H5File::open_read(round_file(cfg.out, c));
+    unflatten_into(read_flat(rf, "/trainable", named), params);
+    const double lr = rf.attr_f64("/", "lr");
+    lrs.push_back(lr);
+    // ḡ_c: validation chunks spread over ranks, summed in chunk order.
+    std::vector<float> gsum;
+    comm.ordered_sum(n_chunks, [&](int64_t j) { return static_cast<int>(j % comm.size()); }, P,
+                     [&](int64_t j, std::vector<float>& buf) {
+                       std::vector<const Encoded*> chunk;
+                       for (int64_t i = j * vb; i < std::min<int64_t>((j + 1) * vb, validation.size()); ++i)
+                         chunk.push_back(&validation[static_cast<size_t>(i)]);
+                       auto g = grad_sum(model, chunk).contiguous();
+                       std::copy(g.data_ptr<float>(), g.data_ptr<float>() + P, buf.begin());
+                     }, gsum);
+    const auto gbar = torch::from_blob(gsum.data(), {P}, torch::kFloat32).clone() / static_cast<double>(validation.size());
+    auto accumulate = [&](const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc) {
+      const int64_t base = done_work;
+      const auto s = score_loop(model, data, gbar, pre, [&](int64_t d, int64_t) { progress.update(base + d); });
+      for (size_t i = 0; i < s.size(); ++i) acc[i] += lr * s[i] / static_cast<double>(C);
+      done_work += static_cast<int64_t>(data.size());
+    };
+    for (auto& s : mine) {
+      Preconditioner pre{{}, {}, tc.beta1, tc.beta2, tc.eps};
+      if (adam) {
+        const auto f = H5File::open_read(silo_moments_file(cfg.out, c, s.name));
+        pre.m = read_flat(f, "/m", named);
+        pre.v = read_flat(f, "/v", named);
+      }
+      accumulate(s.enc, pre, s.score);
+    }
+    if (comm.is_root()) {
+      Preconditioner pre{{}, {}, tc.beta1, tc.beta2, tc.eps};
+      if (adam) {
+        pre.m = read_flat(rf, "/server/m", named);
+        pre.v = read_flat(rf, "/server/v", named);
+      }
+      accumulate(anchor, pre, anchor_score);
+    }
+  }
+  progress.finish();
+  comm.barrier();
+  end_phase("scoring");
+
+  // ---- threshold and selection
+  double tau = comm.is_root() ? anchor_threshold(anchor_score, cfg.select) : 0.0;
+  comm.broadcast(&tau, sizeof tau);
+  const bool by_ratio = cfg.select.threshold == "ratio";
+  unflatten_into(theta, params);  // final warm-up model, for the held-out loss
+  for (auto& s : mine) {
+    s.selected = by_ratio ? select_top_ratio(s.score, cfg.select.keep_ratio) : select_at_threshold(s.score, tau);
+    std::string kept;
+    for (size_t i = 0; i < s.records.size(); ++i)
+      if (s.selected[i]) kept += s.records[i].raw + "\n";
+    write_text_atomic(cfg.out + "/selected/" + s.name + ".jsonl", kept);
+    if (!s.test.empty()) s.test_loss = mean_loss(model, s.test, cfg.score.batch_size);
+  }
+  // Scalars to rank 0, in silo order (labels too: they are evaluation-only ground truth).
+  RunSummary summary;
+  summary.threshold = tau;
+  std::vector<std::vector<double>> all_scores(static_cast<size_t>(S));
+  std::vector<std::vector<uint8_t>> all_sel(static_cast<size_t>(S)), all_labels(static_cast<size_t>(S));
+  std::vector<double> test_losses(static_cast<size_t>(S), -1);
+  for (int64_t j = 0; j < S; ++j) {
+    const int o = owner_of(j);
+    const size_t u = static_cast<size_t>(j);
+    if (o == comm.rank()) {
+      const Silo& s = *std::find_if(mine.begin(), mine.end(), [&](const Silo& x) { return x.index == j; });
+      if (comm.is_root()) {
+        all_scores[u] = s.score;
+        all_sel[u] = s.selected;
+        all_labels[u] = s.labels;
+        test_losses[u] = s.test_loss;
+      } else {
+        send_vec(comm, s.score, 11);
+        send_vec(comm, s.selected, 12);
+        send_vec(comm, s.labels, 13);
+        send_vec(comm, std::vector<double>{s.test_loss}, 14);
+      }
+    } else if (comm.is_root()) {
+      all_scores[u] = recv_vec<double>(comm, o, 11);
+      all_sel[u] = recv_vec<uint8_t>(comm, o, 12);
+      all_labels[u] = recv_vec<uint8_t>(comm, o, 13);
+      test_losses[u] = recv_vec<double>(comm, o, 14).at(0);
+    }
+  }
+  comm.barrier();
+  end_phase("selection");
+
+  // ---- outputs (rank 0): scores.h5, then report.json last
+  if (comm.is_root()) {
+    std::vector<double> pooled_scores;
+    std::vector<uint8_t> pooled_labels, pooled_sel;
+    bool all_labelled = true;
+    for (int64_t j = 0; j < S; ++j) {
+      const size_t u = static_cast<size_t>(j);
+      SiloSummary ss;
+      ss.name = cfg.silos[u].name;
+      ss.samples = static_cast<int64_t>(all_scores[u].size());
+      ss.kept = std::accumulate(all_sel[u].begin(), all_sel[u].end(), int64_t{0});
+      ss.test_loss = test_losses[u];
+      if (!all_labels[u].empty()) {
+        ss.bad_share = static_cast<double>(std::accumulate(all_labels[u].begin(), all_labels[u].end(), int64_t{0})) /
+                       static_cast<double>(ss.samples);
+        ss.auroc = auroc(all_scores[u], all_labels[u]);
+        const auto d = detection(all_sel[u], all_labels[u]);
+        ss.precision = d.precision;
+        ss.recall = d.recall;
+        ss.f1 = d.f1;
+        pooled_scores.insert(pooled_scores.end(), all_scores[u].begin(), all_scores[u].end());
+        pooled_labels.insert(pooled_labels.end(), all_labels[u].begin(), all_labels[u].end());
+        pooled_sel.insert(pooled_sel.end(), all_sel[u].begin(), all_sel[u].end());
+      } else {
+        all_labelled = false;
+      }
+      summary.silos.push_back(ss);
+    }
+    if (!pooled_labels.empty() && all_labelled) {
+      summary.pooled_auroc = auroc(pooled_scores, pooled_labels);
+      const auto d = detection(pooled_sel, pooled_labels);
+      summary.pooled_precision = d.precision;
+      summary.pooled_recall = d.recall;
+      summary.pooled_f1 = d.f1;
+    }
+    write_file_h5(cfg.out + "/scores.h5", [&](H5File& f) {
+      for (int64_t j = 0; j < S; ++j) {
+        const size_t u = static_cast<size_t>(j);
+        f.write_f64("/silos/" + cfg.silos[u].name + "/score", all_scores[u]);
+        f.write_u8("/silos/" + cfg.silos[u].name + "/selected", all_sel[u]);
+      }
+      f.write_f64("/anchor/score", anchor_score);
+      f.write_f64("/checkpoints/lr", lrs);
+      f.set_attr("/", "threshold", tau);
+      f.set_attr("/", "config", cfg.to_ini());
+    });
+  }
+  end_phase("output");
+  summary.seconds = elapsed_s() - t_start;
+  timings["total"] = comm.allreduce_max(summary.seconds);
+
+  if (comm.is_root()) {
+    nlohmann::json rep;
+    rep["threshold"] = nan_to(tau, 0.0);
+    rep["threshold_mode"] = cfg.select.threshold;
+    rep["ranks"] = comm.size();
+    rep["engine"] = cfg.score.engine;
+    rep["precondition"] = cfg.score.precondition;
+    rep["checkpoints"] = C;
+    rep["trainable_params"] = P;
+    rep["truncated_samples"] = truncated;
+    rep["anchor"]["samples"] = anchor.size();
+    rep["anchor"]["mean_score"] = mean(anchor_score);
+    for (const auto& ss : summary.silos) {
+      auto& j = rep["silos"][ss.name];
+      j["samples"] = ss.samples;
+      j["kept"] = ss.kept;
+      j["host_rank"] = owner[static_cast<size_t>(&ss - summary.silos.data())];
+      if (ss.test_loss >= 0) j["test_loss"] = ss.test_loss;
+      if (ss.bad_share >= 0) {
+        j["labels"] = {{"bad_share", ss.bad_share}, {"auroc", ss.auroc}, {"precision", ss.precision},
+                       {"recall", ss.recall}, {"f1", ss.f1}};
+        if (std::isnan(ss.auroc)) j["labels"]["auroc"] = nullptr;
+      }
+    }
+    if (summary.pooled_auroc >= 0)
+      rep["pooled"] = {{"auroc", summary.pooled_auroc}, {"precision", summary.pooled_precision},
+                       {"recall", summary.pooled_recall}, {"f1", summary.pooled_f1}};
+    for (const auto& [k, v] : timings) rep["timings_s"][k] = v;
+    write_text_atomic(cfg.out + "/report.json", rep.dump(2) + "\n");
+  }
+  comm.barrier();
+  return summary;
+}
+
+std::string format_summary(const RunSummary& s) {
+  std::ostringstream os;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "threshold %.6g\n%-12s %8s %8s %7s %8s %7s %7s %7s %7s %9s\n", s.threshold, "silo",
+                "samples", "kept", "kept%", "bad%", "AUROC", "prec", "recall", "F1", "test_loss");
+  os << buf;
+  auto f = [](double v, const char* fmt) {
+    char b[32];
+    if (v < 0 || std::isnan(v)) return std::string("-");
+    std::snprintf(b, sizeof b, fmt, v);
+    return std::string(b);
+  };
+  for (const auto& x : s.silos) {
+    std::snprintf(buf, sizeof buf, "%-12s %8lld %8lld %7s %8s %7s %7s %7s %7s %9s\n", x.name.c_str(),
+                  static_cast<long long>(x.samples), static_cast<long long>(x.kept),
+                  f(100.0 * static_cast<double>(x.kept) / static_cast<double>(std::max<int64_t>(x.samples, 1)), "%.1f").c_str(),
+                  f(x.bad_share * 100.0, "%.1f").c_str(), f(x.auroc, "%.3f").c_str(), f(x.precision, "%.3f").c_str(),
+                  f(x.recall, "%.3f").c_str(), f(x.f1, "%.3f").c_str(), f(x.test_loss, "%.4f").c_str());
+    os << buf;
+  }
+  if (s.pooled_auroc >= 0) {
+    std::snprintf(buf, sizeof buf, "pooled: AUROC %.3f, precision %.3f, recall %.3f, F1 %.3f\n", s.pooled_auroc,
+                  s.pooled_precision, s.pooled_recall, s.pooled_f1);
+    os << buf;
+  }
+  std::snprintf(buf, sizeof buf, "wall time %s\n", format_seconds(s.seconds).c_str());
+  os << buf;
+  return os.str();
+}
+
+}  // namespace clues

@@ -1,0 +1,35 @@
+// Reference (loop) scoring engine and the preconditioner (lib/score.h).
+#include "lib/score.h"
+
+namespace clues {
+
+torch::Tensor Preconditioner::apply(const torch::Tensor& g) const {
+  if (!adam()) return g;
+  auto m2 = m * beta1 + g * (1.0 - beta1);
+  auto v2 = v * beta2 + g * g * (1.0 - beta2);
+  return m2 / torch::sqrt(v2 + eps);
+}
+
+torch::Tensor grad_sum(Decoder& model, const std::vector<const Encoded*>& samples) {
+  const auto params = model->trainable_tensors();
+  for (const auto& p : params) p.mutable_grad() = torch::Tensor();
+  per_sample_loss(model, make_batch(samples)).sum().backward();
+  return flatten_grads(params);
+}
+
+torch::Tensor sample_grad(Decoder& model, const Encoded& sample) { return grad_sum(model, {&sample}); }
+
+std::vector<double> score_loop(Decoder& model, const std::vector<Encoded>& samples, const torch::Tensor& target,
+                               const Preconditioner& pre, const ProgressFn& progress) {
+  std::vector<double> out;
+  out.reserve(samples.size());
+  const auto t64 = target.to(torch::kFloat64);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    auto g = sample_grad(model, samples[i]);
+    out.push_back(torch::dot(pre.apply(g).to(torch::kFloat64), t64).item<double>());
+    if (progress) progress(static_cast<int64_t>(i + 1), static_cast<int64_t>(samples.size()));
+  }
+  return out;
+}
+
+}  // namespace clues

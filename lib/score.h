@@ -1,0 +1,39 @@
+// CLUES scoring at one checkpoint: the validation gradient ḡ, the preconditioner Γ
+// (Adam, from a silo's moments, or identity for SGD) and the per-sample inner products
+// ⟨Γ(g_i), ḡ⟩. The loop engine here (one backward per sample) is the reference that any
+// faster engine is tested against.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+#include "lib/config.h"
+#include "lib/model.h"
+
+namespace clues {
+
+// Γ(g) = m'/sqrt(v' + eps) with m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g² (Adam), or
+// Γ(g) = g (SGD, when m and v are undefined). m, v, g are flat float32 [P] or [B,P].
+struct Preconditioner {
+  torch::Tensor m, v;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  bool adam() const { return m.defined(); }
+  torch::Tensor apply(const torch::Tensor& g) const;
+};
+
+// Flat gradient of one sample's loss over the trainable parameters (batch of one).
+torch::Tensor sample_grad(Decoder& model, const Encoded& sample);
+
+// Flat gradient of the SUM of the per-sample losses of `samples` (one padded batch).
+torch::Tensor grad_sum(Decoder& model, const std::vector<const Encoded*>& samples);
+
+// Called after each scored sample with (done, total).
+using ProgressFn = std::function<void(int64_t, int64_t)>;
+
+// Reference engine: ⟨Γ(g_i), target⟩ for every sample, one backward per sample.
+std::vector<double> score_loop(Decoder& model, const std::vector<Encoded>& samples, const torch::Tensor& target,
+                               const Preconditioner& pre, const ProgressFn& progress = nullptr);
+
+}  // namespace clues

@@ -1,0 +1,35 @@
+// The global threshold from the anchor scores, the selection it implies, and the metrics
+// of low-quality detection (clean is the positive class; higher scores mean better).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lib/config.h"
+
+namespace clues {
+
+double mean(const std::vector<double>& v);
+// Linear-interpolated quantile q in [0,1] (numpy's default "linear" method).
+double quantile(std::vector<double> v, double q);
+
+// τ from the anchor scores: mean, quantile or fixed value (threshold=ratio has no τ: NaN).
+double anchor_threshold(const std::vector<double>& anchor_scores, const SelectConfig& sc);
+
+// 1 where score >= tau.
+std::vector<uint8_t> select_at_threshold(const std::vector<double>& scores, double tau);
+
+// Keeps the round(ratio * n) highest scores (ties broken by input order, earlier first).
+std::vector<uint8_t> select_top_ratio(const std::vector<double>& scores, double ratio);
+
+// Area under the ROC curve of `scores` ranking clean (label 0) above low quality (label 1);
+// ties count one half. NaN when only one class is present.
+double auroc(const std::vector<double>& scores, const std::vector<uint8_t>& labels);
+
+struct Detection {
+  double precision = 0, recall = 0, f1 = 0;  // of "selected" against "clean"
+  int64_t tp = 0, fp = 0, fn = 0;
+};
+Detection detection(const std::vector<uint8_t>& selected, const std::vector<uint8_t>& labels);
+
+}  // namespace clues

@@ -1,0 +1,102 @@
+// Local AdamW training and weighted averaging (lib/train.h).
+#include "lib/train.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "io/error.h"
+
+namespace clues {
+
+AdamState AdamState::zeros_like(const std::vector<torch::Tensor>& params) {
+  AdamState s;
+  for (const auto& p : params) {
+    s.m.push_back(torch::zeros_like(p, torch::kFloat32));
+    s.v.push_back(torch::zeros_like(p, torch::kFloat32));
+  }
+  return s;
+}
+
+double lr_at(const TrainConfig& tc, int64_t step, int64_t total) {
+  const int64_t warm = static_cast<int64_t>(tc.warmup_frac * static_cast<double>(total));
+  if (step < warm) return tc.lr * static_cast<double>(step + 1) / static_cast<double>(warm);
+  const int64_t decay = std::max<int64_t>(1, total - warm);
+  const double frac = std::min(1.0, static_cast<double>(step - warm) / static_cast<double>(decay));
+  return tc.lr * (1.0 - frac * (1.0 - tc.min_lr_frac));
+}
+
+double round_mean_lr(const TrainConfig& tc, int64_t round) {
+  const int64_t total = tc.rounds * tc.local_steps;
+  double sum = 0;
+  for (int64_t s = 0; s < tc.local_steps; ++s) sum += lr_at(tc, round * tc.local_steps + s, total);
+  return sum / static_cast<double>(tc.local_steps);
+}
+
+std::vector<int64_t> round_order(int64_t n, const TrainConfig& tc, uint64_t seed, int64_t silo, int64_t round) {
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(silo),
+                    static_cast<uint32_t>(round), 0x7a11u};
+  std::mt19937_64 rng(seq);
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  std::vector<int64_t> order;
+  const int64_t need = tc.local_steps * tc.batch_size;
+  order.reserve(static_cast<size_t>(need));
+  while (static_cast<int64_t>(order.size()) < need) {
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (int64_t i : perm) {
+      if (static_cast<int64_t>(order.size()) == need) break;
+      order.push_back(i);
+    }
+  }
+  return order;
+}
+
+void adamw_step(const std::vector<torch::Tensor>& params, AdamState& st, const TrainConfig& tc, double lr) {
+  torch::NoGradGuard ng;
+  st.step += 1;
+  const double bc1 = 1.0 - std::pow(tc.beta1, static_cast<double>(st.step));
+  const double bc2 = 1.0 - std::pow(tc.beta2, static_cast<double>(st.step));
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& p = params[i];
+    if (!p.grad().defined()) continue;
+    auto g = p.grad().to(torch::kFloat32);
+    st.m[i].mul_(tc.beta1).add_(g, 1.0 - tc.beta1);
+    st.v[i].mul_(tc.beta2).addcmul_(g, g, 1.0 - tc.beta2);
+    if (tc.weight_decay > 0) p.mul_(1.0 - lr * tc.weight_decay);
+    auto denom = (st.v[i] / bc2).sqrt_().add_(tc.eps);
+    p.sub_((st.m[i] / bc1 / denom * lr).to(p.scalar_type()));
+  }
+}
+
+double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& st, const TrainConfig& tc,
+                   uint64_t seed, int64_t silo, int64_t round) {
+  if (data.empty()) throw InputError("a silo without samples cannot be trained on");
+  const auto params = model->trainable_tensors();
+  const auto order = round_order(static_cast<int64_t>(data.size()), tc, seed, silo, round);
+  const int64_t total = tc.rounds * tc.local_steps;
+  double loss_sum = 0;
+  for (int64_t s = 0; s < tc.local_steps; ++s) {
+    std::vector<const Encoded*> batch;
+    for (int64_t b = 0; b < tc.batch_size; ++b)
+      batch.push_back(&data[static_cast<size_t>(order[static_cast<size_t>(s * tc.batch_size + b)])]);
+    for (const auto& p : params) p.mutable_grad() = torch::Tensor();
+    auto loss = per_sample_loss(model, make_batch(batch)).mean();
+    loss.backward();
+    if (tc.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, tc.grad_clip);
+    adamw_step(params, st, tc, lr_at(tc, round * tc.local_steps + s, total));
+    loss_sum += loss.item<double>();
+  }
+  return loss_sum / static_cast<double>(tc.local_steps);
+}
+
+torch::Tensor weighted_average(const std::vector<torch::Tensor>& xs, const std::vector<double>& weights) {
+  TORCH_CHECK(!xs.empty() && xs.size() == weights.size(), "weighted_average: sizes differ");
+  double wsum = 0;
+  for (double w : weights) wsum += w;
+  auto acc = torch::zeros_like(xs[0]);
+  for (size_t i = 0; i < xs.size(); ++i) acc.add_(xs[i], weights[i] / wsum);
+  return acc;
+}
+
+}  // namespace clues

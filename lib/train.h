@@ -1,0 +1,45 @@
+// Local training of one silo (AdamW with warm-up then linear decay) and the federated
+// averaging of trainable weights and Adam moments, weighted by sample count.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "lib/config.h"
+#include "lib/model.h"
+
+namespace clues {
+
+// A silo's own AdamW state over the trainable parameters (raw, not bias-corrected).
+struct AdamState {
+  std::vector<torch::Tensor> m, v;
+  int64_t step = 0;
+  static AdamState zeros_like(const std::vector<torch::Tensor>& params);
+};
+
+// Learning rate at global optimizer step `step` (0-based) of `total` steps: linear warm-up
+// over warmup_frac of the steps, then linear decay to min_lr_frac of the peak.
+double lr_at(const TrainConfig& tc, int64_t step, int64_t total);
+
+// Mean learning rate over the optimizer steps of round `round` (0-based).
+double round_mean_lr(const TrainConfig& tc, int64_t round);
+
+// The sample indices a silo trains on in `round`: local_steps * batch_size draws from
+// successive shuffles of 0..n-1, a pure function of (seed, silo, round), so the order
+// does not depend on which rank hosts the silo or on a resume.
+std::vector<int64_t> round_order(int64_t n, const TrainConfig& tc, uint64_t seed, int64_t silo, int64_t round);
+
+// One AdamW step on the model's trainable parameters with the gradients they hold.
+void adamw_step(const std::vector<torch::Tensor>& params, AdamState& st, const TrainConfig& tc, double lr);
+
+// Trains `model` on `data` for one round (local_steps AdamW steps) and returns the mean
+// training loss over the round.
+double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& st, const TrainConfig& tc,
+                   uint64_t seed, int64_t silo, int64_t round);
+
+// Weighted average: sum_s w_s x_s / sum_s w_s for flat float tensors.
+torch::Tensor weighted_average(const std::vector<torch::Tensor>& xs, const std::vector<double>& weights);
+
+}  // namespace clues
