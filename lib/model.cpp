@@ -87,7 +87,11 @@ DecoderImpl::DecoderImpl(const ModelConfig& c) : cfg_(c) {
   embed = register_module("embed", torch::nn::Embedding(c.vocab, c.d_model));
   torch::NoGradGuard ng;
   embed->weight.normal_(0.0, 1.0);
-  for (int64_t l = 0; l < c.layers; ++l) blocks.push_back(register_module("blocks." + std::to_string(l), Block(c, l)));
+  auto list = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t l = 0; l < c.layers; ++l) {
+    blocks.push_back(Block(c, l));
+    list->push_back(blocks.back());
+  }
   norm = register_module("norm", RMSNorm(c.d_model));
   head = register_module("head", Linear(c.d_model, c.vocab, 0, 0.0, 1.0));
   const int64_t dh = c.d_model / c.heads;
@@ -153,10 +157,13 @@ Batch make_batch(const std::vector<const Encoded*>& samples) {
 torch::Tensor per_sample_loss(Decoder& model, const Batch& batch) {
   auto logits = model->forward(batch.ids);
   const int64_t B = logits.size(0), T = logits.size(1), V = logits.size(2);
-  auto tok = F::cross_entropy(logits.reshape({B * T, V}).to(torch::kFloat32), batch.targets.reshape({B * T}),
+  // Low-precision logits are upcast; float64 (gradient checks) stays float64.
+  auto flat = logits.reshape({B * T, V});
+  if (flat.scalar_type() != torch::kFloat64) flat = flat.to(torch::kFloat32);
+  auto tok = F::cross_entropy(flat, batch.targets.reshape({B * T}),
                               F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kNone))
                  .view({B, T});
-  auto count = (batch.targets != -100).sum(1).clamp_min(1).to(torch::kFloat32);
+  auto count = (batch.targets != -100).sum(1).clamp_min(1).to(tok.scalar_type());
   return tok.sum(1) / count;
 }
 

@@ -150,7 +150,20 @@ double nan_to(double v, double fallback) { return std::isnan(v) ? fallback : v; 
 
 }  // namespace
 
+namespace {
+RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm);
+}
+
 RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
+  try {
+    return run_pipeline_impl(cfg, comm);
+  } catch (const c10::Error& e) {
+    throw Error(std::string("LibTorch: ") + e.what_without_backtrace());
+  }
+}
+
+namespace {
+RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   cfg.validate();
   torch::set_num_threads(cfg.threads);
   std::map<std::string, double> timings;
@@ -227,7 +240,6 @@ RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
     for (const auto& p : model->named_parameters(true)) all.emplace_back(p.key(), p.value());
     write_file_h5(checkpoint_dir(cfg.out) + "/base.h5", [&](H5File& f) { write_tensors(f, "/params", all); });
   }
-  auto weight_of = [&](int64_t j) { return counts[static_cast<size_t>(j)] / N; };
   for (auto& s : mine) s.adam = AdamState::zeros_like(params);
   torch::Tensor theta = flatten(params);
 
@@ -263,18 +275,13 @@ RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
     for (auto& s : mine) {
       unflatten_into(theta, params);
       const double loss = train_round(model, s.enc, s.adam, tc, cfg.seed, s.index, r);
-      loss_local += weight_of(s.index) * loss;
+      loss_local += counts[static_cast<size_t>(s.index)] / N * loss;
       s.theta = flatten(params);
       by_index[s.index] = &s;
     }
     const double loss = comm.allreduce_sum(loss_local);
     auto reduce = [&](const std::function<torch::Tensor(const Silo&)>& pick) {
-      std::vector<float> out;
-      comm.ordered_sum(S, owner_of, P, [&](int64_t j, std::vector<float>& buf) {
-        auto t = (pick(*by_index.at(j)) * weight_of(j)).contiguous();
-        std::copy(t.data_ptr<float>(), t.data_ptr<float>() + P, buf.begin());
-      }, out);
-      return torch::from_blob(out.data(), {P}, torch::kFloat32).clone();
+      return federated_average(comm, counts, owner_of, [&](int64_t j) { return pick(*by_index.at(j)); }, P);
     };
     theta = reduce([](const Silo& s) { return s.theta; });
     const auto m_avg = reduce([](const Silo& s) { return flatten(s.adam.m); });
@@ -337,7 +344,7 @@ RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
     auto accumulate = [&](const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc) {
       const int64_t base = done_work;
       const auto s = score_loop(model, data, gbar, pre, [&](int64_t d, int64_t) { progress.update(base + d); });
-      for (size_t i = 0; i < s.size(); ++i) acc[i] += lr * s[i] / static_cast<double>(C);
+      accumulate_scores(acc, s, lr, C);
       done_work += static_cast<int64_t>(data.size());
     };
     for (auto& s : mine) {
@@ -491,6 +498,7 @@ RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
   comm.barrier();
   return summary;
 }
+}  // namespace
 
 std::string format_summary(const RunSummary& s) {
   std::ostringstream os;

@@ -32,4 +32,9 @@ std::vector<double> score_loop(Decoder& model, const std::vector<Encoded>& sampl
   return out;
 }
 
+void accumulate_scores(std::vector<double>& acc, const std::vector<double>& dots, double lr, int64_t checkpoints) {
+  TORCH_CHECK(acc.size() == dots.size(), "accumulate_scores: sizes differ");
+  for (size_t i = 0; i < dots.size(); ++i) acc[i] += lr * dots[i] / static_cast<double>(checkpoints);
+}
+
 }  // namespace clues

@@ -36,4 +36,7 @@ using ProgressFn = std::function<void(int64_t, int64_t)>;
 std::vector<double> score_loop(Decoder& model, const std::vector<Encoded>& samples, const torch::Tensor& target,
                                const Preconditioner& pre, const ProgressFn& progress = nullptr);
 
+// score_i += lr · dot_i / C: one checkpoint's share of the mean over C checkpoints.
+void accumulate_scores(std::vector<double>& acc, const std::vector<double>& dots, double lr, int64_t checkpoints);
+
 }  // namespace clues

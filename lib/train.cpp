@@ -90,13 +90,19 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
   return loss_sum / static_cast<double>(tc.local_steps);
 }
 
-torch::Tensor weighted_average(const std::vector<torch::Tensor>& xs, const std::vector<double>& weights) {
-  TORCH_CHECK(!xs.empty() && xs.size() == weights.size(), "weighted_average: sizes differ");
-  double wsum = 0;
-  for (double w : weights) wsum += w;
-  auto acc = torch::zeros_like(xs[0]);
-  for (size_t i = 0; i < xs.size(); ++i) acc.add_(xs[i], weights[i] / wsum);
-  return acc;
+torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,
+                                const std::function<int(int64_t)>& owner,
+                                const std::function<torch::Tensor(int64_t)>& local, int64_t numel) {
+  double total = 0;
+  for (double c : counts) total += c;
+  if (total <= 0) throw InputError("federated averaging needs at least one sample");
+  std::vector<float> out;
+  comm.ordered_sum(static_cast<int64_t>(counts.size()), owner, numel, [&](int64_t j, std::vector<float>& buf) {
+    auto t = (local(j).to(torch::kFloat32) * (counts[static_cast<size_t>(j)] / total)).contiguous();
+    TORCH_CHECK(t.numel() == numel, "federated_average: item has the wrong size");
+    std::copy(t.data_ptr<float>(), t.data_ptr<float>() + numel, buf.begin());
+  }, out);
+  return torch::from_blob(out.data(), {numel}, torch::kFloat32).clone();
 }
 
 }  // namespace clues

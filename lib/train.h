@@ -5,8 +5,10 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
+#include "lib/comm.h"
 #include "lib/config.h"
 #include "lib/model.h"
 
@@ -39,7 +41,11 @@ void adamw_step(const std::vector<torch::Tensor>& params, AdamState& st, const T
 double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& st, const TrainConfig& tc,
                    uint64_t seed, int64_t silo, int64_t round);
 
-// Weighted average: sum_s w_s x_s / sum_s w_s for flat float tensors.
-torch::Tensor weighted_average(const std::vector<torch::Tensor>& xs, const std::vector<double>& weights);
+// FedAvg on rank 0, result on every rank: Σ_j (n_j / Σn) x_j over items j = 0..n-1 (silos),
+// where item j lives on rank owner(j) and local(j) returns its flat float32 tensor there.
+// Items are added in index order, so the result does not depend on the rank layout.
+torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,
+                                const std::function<int(int64_t)>& owner,
+                                const std::function<torch::Tensor(int64_t)>& local, int64_t numel);
 
 }  // namespace clues

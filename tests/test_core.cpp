@@ -1,0 +1,213 @@
+// Unit tests of the parts without LibTorch: JSONL and label readers, tokenizer and prompt
+// format, configuration checks, threshold, selection and detection metrics.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "io/error.h"
+#include "io/files.h"
+#include "io/h5.h"
+#include "io/jsonl.h"
+#include "lib/comm.h"
+#include "lib/config.h"
+#include "lib/select.h"
+#include "lib/tokenizer.h"
+
+namespace fs = std::filesystem;
+using namespace clues;
+
+namespace {
+std::string write_tmp(const std::string& name, const std::string& content) {
+  fs::path dir = fs::temp_directory_path() / ("clues_core_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string p = (dir / name).string();
+  std::ofstream(p, std::ios::binary) << content;
+  return p;
+}
+
+// Runs f, expects InputError whose message contains every needle.
+template <typename F>
+void expect_input_error(F f, std::vector<std::string> needles) {
+  try {
+    f();
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+
+TEST(Jsonl, ReadsFieldsAndKeepsRawLines) {
+  const std::string l1 = R"({"instruction":"Translate.","input":"house","output":"Haus","id":7})";
+  const std::string l2 = R"({"instruction":"Say hi","output":"h\u00e9"})";
+  auto p = write_tmp("ok.jsonl", l1 + "\n" + l2 + "\n");
+  auto rs = read_jsonl(p);
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].instruction, "Translate.");
+  EXPECT_EQ(rs[0].input, "house");
+  EXPECT_EQ(rs[0].output, "Haus");
+  EXPECT_EQ(rs[0].raw, l1);
+  EXPECT_EQ(rs[1].input, "");
+  EXPECT_EQ(rs[1].output, "h\xc3\xa9");  // UTF-8 bytes
+  EXPECT_EQ(rs[1].raw, l2);
+}
+
+TEST(Jsonl, BadLinesNameFileAndLine) {
+  const std::string good = R"({"instruction":"a","output":"b"})";
+  auto p1 = write_tmp("bad1.jsonl", good + "\n" + good + "\n{not json\n");
+  expect_input_error([&] { read_jsonl(p1); }, {p1 + ":3", "not valid JSON"});
+  auto p2 = write_tmp("bad2.jsonl", good + "\n" + R"({"instruction":"a"})" + "\n");
+  expect_input_error([&] { read_jsonl(p2); }, {p2 + ":2", "missing field \"output\""});
+  auto p3 = write_tmp("bad3.jsonl", R"({"instruction":"a","output":5})" "\n");
+  expect_input_error([&] { read_jsonl(p3); }, {p3 + ":1", "\"output\" is not a string"});
+  auto p4 = write_tmp("bad4.jsonl", good + "\n\n" + good + "\n");
+  expect_input_error([&] { read_jsonl(p4); }, {p4 + ":2", "empty line"});
+  auto p5 = write_tmp("bad5.jsonl", "[1,2]\n");
+  expect_input_error([&] { read_jsonl(p5); }, {p5 + ":1", "not a JSON object"});
+  auto p6 = write_tmp("bad6.jsonl", R"({"instruction":"a","input":3,"output":"b"})" "\n");
+  expect_input_error([&] { read_jsonl(p6); }, {p6 + ":1", "\"input\""});
+  expect_input_error([&] { read_jsonl("/nonexistent/x.jsonl"); }, {"/nonexistent/x.jsonl"});
+  auto p7 = write_tmp("empty.jsonl", "");
+  expect_input_error([&] { read_jsonl(p7); }, {"empty"});
+}
+
+TEST(Jsonl, Labels) {
+  auto p = write_tmp("l.txt", "0\n1\n1\n0\n");
+  EXPECT_EQ(read_labels(p), (std::vector<uint8_t>{0, 1, 1, 0}));
+  auto bad = write_tmp("lbad.txt", "0\n2\n");
+  expect_input_error([&] { read_labels(bad); }, {bad + ":2"});
+}
+
+TEST(Tokenizer, PromptFormatAndResponseStart) {
+  Record r{"Translate.", "house", "Haus", ""};
+  EXPECT_EQ(prompt_text(r), "Translate.\nhouse\n### Response:\n");
+  Record no_input{"Say hi", "", "hi", ""};
+  EXPECT_EQ(prompt_text(no_input), "Say hi\n### Response:\n");
+  auto e = encode_sample(r, 1000);
+  const std::string prompt = "Translate.\nhouse\n### Response:\n";
+  ASSERT_EQ(e.ids.size(), 1 + prompt.size() + 4 + 1);
+  EXPECT_EQ(e.ids.front(), kBos);
+  EXPECT_EQ(e.ids.back(), kEos);
+  EXPECT_EQ(e.response_start, static_cast<int64_t>(1 + prompt.size()));
+  EXPECT_EQ(e.ids[static_cast<size_t>(e.response_start)], 'H');
+  EXPECT_FALSE(e.truncated);
+  EXPECT_EQ(decode_bytes(e.ids), prompt + "Haus");
+  // bytes, not characters: é is two tokens
+  EXPECT_EQ(encode_bytes("\xc3\xa9"), (std::vector<int64_t>{0xc3, 0xa9}));
+}
+
+TEST(Tokenizer, TruncationKeepsResponseTokens) {
+  Record r{std::string(200, 'x'), "", std::string(100, 'y'), ""};
+  auto e = encode_sample(r, 64);
+  EXPECT_TRUE(e.truncated);
+  EXPECT_EQ(e.ids.size(), 64u);
+  EXPECT_EQ(e.ids[0], kBos);
+  const int64_t resp = static_cast<int64_t>(e.ids.size()) - e.response_start;
+  EXPECT_GE(resp, 16);  // at least a quarter of max_len of response
+  EXPECT_EQ(e.ids[static_cast<size_t>(e.response_start)], 'y');
+}
+
+TEST(Config, ValidateNamesTheSetting) {
+  Config c;
+  c.silos = {{"a", "a.jsonl"}};
+  c.validation = "v";
+  c.anchor = "x";
+  c.out = "o";
+  EXPECT_NO_THROW(c.validate());
+  Config d = c;
+  d.silos.push_back({"a", "b.jsonl"});
+  expect_input_error([&] { d.validate(); }, {"two silos are named \"a\""});
+  Config e = c;
+  e.model.d_model = 130;
+  expect_input_error([&] { e.validate(); }, {"d_model"});
+  Config f = c;
+  f.labels = {{"zz", "l.txt"}};
+  expect_input_error([&] { f.validate(); }, {"names no silo"});
+  EXPECT_EQ(parse_named_path("data/ita.jsonl", false).name, "ita");
+  EXPECT_EQ(parse_named_path("x=data/ita.jsonl", false).name, "x");
+  expect_input_error([&] { parse_named_path("data/ita.jsonl", true); }, {"NAME=PATH"});
+}
+
+TEST(Select, ThresholdModes) {
+  std::vector<double> a{1, 2, 3, 4, 10};
+  SelectConfig sc;
+  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 4.0);  // mean
+  sc.threshold = "quantile";
+  sc.quantile = 0.5;
+  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 3.0);
+  sc.quantile = 0.25;
+  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 2.0);
+  sc.quantile = 0.9;  // pos 3.6 -> 4 + 0.6*6
+  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 7.6);
+  sc.threshold = "fixed";
+  sc.value = -1.5;
+  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), -1.5);
+}
+
+TEST(Select, AtThresholdKeepsTies) {
+  std::vector<double> s{0.5, 1.0, 1.5, 1.0, -2};
+  EXPECT_EQ(select_at_threshold(s, 1.0), (std::vector<uint8_t>{0, 1, 1, 1, 0}));
+  EXPECT_EQ(select_top_ratio(s, 0.4), (std::vector<uint8_t>{0, 1, 1, 0, 0}));  // tie: earlier first
+  EXPECT_EQ(select_top_ratio(s, 0.0), (std::vector<uint8_t>{0, 0, 0, 0, 0}));
+  EXPECT_EQ(select_top_ratio(s, 1.0), (std::vector<uint8_t>{1, 1, 1, 1, 1}));
+}
+
+TEST(Select, AurocByHandWithTies) {
+  // clean = label 0 (positive). Pairs (clean, bad): clean scores {3, 2, 2}, bad {2, 1}
+  // comparisons: 3>2,3>1, 2=2 (.5),2>1, 2=2 (.5),2>1 -> 5/6
+  std::vector<double> s{3, 2, 2, 2, 1};
+  std::vector<uint8_t> l{0, 0, 0, 1, 1};
+  EXPECT_NEAR(auroc(s, l), 5.0 / 6.0, 1e-12);
+  EXPECT_NEAR(auroc({1, 2}, {0, 1}), 0.0, 1e-12);
+  EXPECT_NEAR(auroc({5, 5, 5}, {0, 1, 0}), 0.5, 1e-12);
+  EXPECT_TRUE(std::isnan(auroc({1, 2}, {0, 0})));
+}
+
+TEST(Select, DetectionByHand) {
+  // selected: 1 1 0 0 1 ; labels: 0 1 0 1 0 -> tp=2 (0,4), fp=1 (1), fn=1 (2)
+  auto d = detection({1, 1, 0, 0, 1}, {0, 1, 0, 1, 0});
+  EXPECT_EQ(d.tp, 2);
+  EXPECT_EQ(d.fp, 1);
+  EXPECT_EQ(d.fn, 1);
+  EXPECT_NEAR(d.precision, 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(d.recall, 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(d.f1, 2.0 / 3.0, 1e-12);
+}
+
+TEST(H5, RoundTripAndAtomicRename) {
+  const std::string p = write_tmp("t.h5", "");
+  const std::string tmp = temp_path_for(p);
+  {
+    H5File f = H5File::create(tmp);
+    f.write_f64("/a/b/score", {1.5, -2.0});
+    f.write_u8("/a/b/sel", {1, 0});
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    f.write_f32("/w", w, {2, 3});
+    f.set_attr("/", "threshold", 0.25);
+    f.set_attr("/", "config", std::string("[x]\ny = 1\n"));
+  }
+  commit_file(tmp, p);
+  EXPECT_FALSE(file_exists(tmp));
+  H5File f = H5File::open_read(p);
+  EXPECT_EQ(f.read_f64("/a/b/score"), (std::vector<double>{1.5, -2.0}));
+  EXPECT_EQ(f.read_u8("/a/b/sel"), (std::vector<uint8_t>{1, 0}));
+  std::vector<hsize_t> shape;
+  EXPECT_EQ(f.read_f32("/w", &shape).at(5), 6.0f);
+  EXPECT_EQ(shape, (std::vector<hsize_t>{2, 3}));
+  EXPECT_DOUBLE_EQ(f.attr_f64("/", "threshold"), 0.25);
+  EXPECT_EQ(f.attr_str("/", "config"), "[x]\ny = 1\n");
+  EXPECT_TRUE(f.exists("/a/b"));
+  EXPECT_FALSE(f.exists("/nope/x"));
+  EXPECT_EQ(f.list("/a/b"), (std::vector<std::string>{"score", "sel"}));
+  EXPECT_THROW(f.read_f64("/missing"), IoError);
+}
+
+TEST(Comm, SerialOrderedSum) {
+  Comm c = Comm::serial();
+  std::vector<float> out;
+  c.ordered_sum(3, [](int64_t) { return 0; }, 2,
+                [](int64_t j, std::vector<float>& b) { b[0] = static_cast<float>(j); b[1] = 1; }, out);
+  EXPECT_EQ(out, (std::vector<float>{3, 3}));
+}

@@ -1,0 +1,217 @@
+// End-to-end tests of `run_pipeline` under mpiexec with 2 ranks: every output of the run
+// is checked, and the same scores come out of 1 rank hosting both silos as of 2 ranks.
+// Collectives first, then checks on rank 0; failures are combined over ranks in main.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/error.h"
+#include "io/files.h"
+#include "io/h5.h"
+#include "io/jsonl.h"
+#include "lib/comm.h"
+#include "lib/pipeline.h"
+#include "lib/select.h"
+#include "lib/train.h"
+#include "synthetic.h"
+
+namespace fs = std::filesystem;
+using namespace clues;
+
+namespace {
+
+// Folder shared by all ranks (rank 0 picks the name and writes the data).
+std::string shared_dir(const Comm& comm) {
+  std::string dir;
+  if (comm.is_root()) {
+    dir = (fs::temp_directory_path() / ("clues_mpi_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    clues::testing::write_reverse_set(dir + "/alpha.jsonl", dir + "/alpha.labels", 24, 3, 1);
+    clues::testing::write_reverse_set(dir + "/beta.jsonl", dir + "/beta.labels", 20, 10, 2);
+    clues::testing::write_reverse_set(dir + "/validation.jsonl", "", 8, 0, 3);
+    clues::testing::write_reverse_set(dir + "/anchor.jsonl", "", 8, 0, 4);
+    clues::testing::write_reverse_set(dir + "/test_alpha.jsonl", "", 6, 0, 5);
+  }
+  comm.broadcast(dir);
+  comm.barrier();
+  return dir;
+}
+
+Config small_config(const std::string& dir, const std::string& out) {
+  Config c;
+  c.silos = {{"alpha", dir + "/alpha.jsonl"}, {"beta", dir + "/beta.jsonl"}};
+  c.validation = dir + "/validation.jsonl";
+  c.anchor = dir + "/anchor.jsonl";
+  c.labels = {{"alpha", dir + "/alpha.labels"}, {"beta", dir + "/beta.labels"}};
+  c.tests = {{"alpha", dir + "/test_alpha.jsonl"}};
+  c.out = out;
+  c.seed = 7;
+  c.progress_s = 1e9;
+  c.model.d_model = 32;
+  c.model.heads = 2;
+  c.model.layers = 1;
+  c.model.hidden = 48;
+  c.model.lora_rank = 4;
+  c.train.rounds = 2;
+  c.train.local_steps = 4;
+  c.train.batch_size = 4;
+  c.score.batch_size = 3;  // 8 validation samples -> 3 chunks, spread over both ranks
+  return c;
+}
+
+bool all_finite(const std::vector<double>& v) {
+  for (double x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(PipelineMpi, WritesEveryOutputAndMatchesOneRankHostingBothSilos) {
+  const Comm world = Comm::world();
+  ASSERT_EQ(world.size(), 2) << "run this test with mpiexec -n 2";
+  const std::string dir = shared_dir(world);
+  const Config cfg = small_config(dir, dir + "/out2");
+  const RunSummary two = run_pipeline(cfg, world);
+  // The same job laid out as one rank hosting both silos.
+  Config cfg1 = small_config(dir, dir + "/out1");
+  RunSummary one;
+  if (world.is_root()) one = run_pipeline(cfg1, Comm::serial());
+  world.barrier();
+  if (!world.is_root()) return;
+
+  const std::string out = cfg.out;
+  // --- report.json (last written; its presence means the run finished)
+  const auto rep = nlohmann::json::parse(read_text(out + "/report.json"));
+  ASSERT_TRUE(rep.contains("threshold"));
+  ASSERT_TRUE(rep.contains("timings_s"));
+  for (const char* phase : {"load", "warmup", "scoring", "selection", "output", "total"})
+    EXPECT_TRUE(rep["timings_s"].contains(phase)) << phase;
+  EXPECT_EQ(rep["ranks"], 2);
+  EXPECT_EQ(rep["silos"]["alpha"]["samples"], 24);
+  EXPECT_EQ(rep["silos"]["beta"]["samples"], 20);
+  EXPECT_NE(rep["silos"]["alpha"]["host_rank"], rep["silos"]["beta"]["host_rank"]);
+  EXPECT_TRUE(rep["silos"]["alpha"].contains("test_loss"));
+  EXPECT_TRUE(rep["silos"]["beta"]["labels"].contains("auroc"));
+  EXPECT_TRUE(rep.contains("pooled"));
+
+  // --- scores.h5
+  H5File f = H5File::open_read(out + "/scores.h5");
+  const double tau = f.attr_f64("/", "threshold");
+  EXPECT_DOUBLE_EQ(tau, rep["threshold"].get<double>());
+  const auto anchor = f.read_f64("/anchor/score");
+  ASSERT_EQ(anchor.size(), 8u);
+  EXPECT_TRUE(all_finite(anchor));
+  EXPECT_NEAR(tau, mean(anchor), 1e-12);  // default threshold: mean anchor score
+  const auto lrs = f.read_f64("/checkpoints/lr");
+  ASSERT_EQ(lrs.size(), 2u);
+  EXPECT_GT(lrs[0], 0.0);
+  EXPECT_NE(f.attr_str("/", "config").find("[train]"), std::string::npos);
+  for (const auto& [name, n] : std::vector<std::pair<std::string, size_t>>{{"alpha", 24}, {"beta", 20}}) {
+    const auto score = f.read_f64("/silos/" + name + "/score");
+    const auto sel = f.read_u8("/silos/" + name + "/selected");
+    ASSERT_EQ(score.size(), n);
+    ASSERT_EQ(sel.size(), n);
+    EXPECT_TRUE(all_finite(score));
+    EXPECT_EQ(sel, select_at_threshold(score, tau));
+    // scores vary between samples (not a constant)
+    EXPECT_GT(*std::max_element(score.begin(), score.end()) - *std::min_element(score.begin(), score.end()), 0.0);
+    // --- selected/<name>.jsonl: exactly the kept input lines, byte for byte, in order
+    const auto input = read_jsonl(dir + "/" + name + ".jsonl");
+    std::string expect;
+    int64_t kept = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (sel[i]) {
+        expect += input[i].raw + "\n";
+        ++kept;
+      }
+    EXPECT_EQ(read_text(out + "/selected/" + name + ".jsonl"), expect);
+    EXPECT_EQ(rep["silos"][name]["kept"], kept);
+    // --- checkpoints: one per round, each silo's own moments
+    for (int r = 0; r < 2; ++r) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "/checkpoints/round_%03d_silo_%s.h5", r, name.c_str());
+      H5File m = H5File::open_read(out + buf);
+      EXPECT_TRUE(m.exists("/m") && m.exists("/v"));
+    }
+  }
+  for (int r = 0; r < 2; ++r) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "/checkpoints/round_%03d.h5", r);
+    H5File c = H5File::open_read(out + buf);
+    EXPECT_DOUBLE_EQ(c.attr_f64("/", "lr"), lrs[static_cast<size_t>(r)]);
+    EXPECT_TRUE(c.exists("/trainable") && c.exists("/server/m") && c.exists("/server/v"));
+  }
+  // no temporary files left behind
+  for (const auto& e : fs::recursive_directory_iterator(out))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+
+  // --- layout independence: 1 rank hosting 2 silos vs 2 ranks hosting 1 each.
+  // Sums run in a fixed order (Comm::ordered_sum), so we expect equality up to 1e-9
+  // relative; the tolerance leaves room for a BLAS that splits work by thread count.
+  H5File g = H5File::open_read(cfg1.out + "/scores.h5");
+  for (const std::string name : {"alpha", "beta"}) {
+    const auto a = f.read_f64("/silos/" + name + "/score");
+    const auto b = g.read_f64("/silos/" + name + "/score");
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-9 * std::max(1.0, std::abs(a[i]))) << name << i;
+  }
+  EXPECT_NEAR(g.attr_f64("/", "threshold"), tau, 1e-9 * std::max(1.0, std::abs(tau)));
+  ASSERT_EQ(one.silos.size(), two.silos.size());
+  for (size_t s = 0; s < one.silos.size(); ++s) EXPECT_EQ(one.silos[s].kept, two.silos[s].kept);
+}
+
+TEST(PipelineMpi, FedAvgAcrossRanksWeightsBySampleCount) {
+  const Comm world = Comm::world();
+  // silo 0 (10 samples) on rank 0, silo 1 (30 samples) on rank 1, silo 2 (20) on rank 0
+  const std::vector<torch::Tensor> xs{torch::tensor({1.0f, 2.0f}), torch::tensor({3.0f, 4.0f}), torch::tensor({-1.0f, 0.0f})};
+  auto owner = [](int64_t j) { return j == 1 ? 1 : 0; };
+  auto avg = federated_average(world, {10, 30, 20}, owner, [&](int64_t j) {
+    EXPECT_EQ(owner(j), world.rank()) << "item asked of a rank that does not host it";
+    return xs[static_cast<size_t>(j)];
+  }, 2);
+  // (10·(1,2) + 30·(3,4) + 20·(-1,0)) / 60 = (80/60, 140/60), on every rank
+  EXPECT_NEAR(avg[0].item<double>(), 80.0 / 60.0, 1e-6);
+  EXPECT_NEAR(avg[1].item<double>(), 140.0 / 60.0, 1e-6);
+}
+
+TEST(PipelineMpi, RefusesToOverwriteAFinishedRunUnlessAsked) {
+  const Comm world = Comm::world();
+  const std::string dir = shared_dir(world);
+  Config cfg = small_config(dir, dir + "/again");
+  cfg.train.rounds = 1;
+  run_pipeline(cfg, world);
+  bool refused = false;
+  if (world.is_root()) {
+    try {
+      run_pipeline(cfg, Comm::serial());
+    } catch (const InputError& e) {
+      refused = std::string(e.what()).find("--overwrite") != std::string::npos;
+    }
+  }
+  cfg.overwrite = true;
+  run_pipeline(cfg, world);
+  if (world.is_root()) {
+    EXPECT_TRUE(refused);
+    EXPECT_TRUE(file_exists(cfg.out + "/report.json"));
+  }
+}
+
+int main(int argc, char** argv) {
+  MpiSession mpi(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  torch::set_num_threads(1);
+  const Comm world = Comm::world();
+  if (!world.is_root()) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int rc = RUN_ALL_TESTS();
+  // A failure on any rank fails the whole test.
+  const bool ok = world.all_ok(rc == 0);
+  return ok ? 0 : 1;
+}
