@@ -2,6 +2,7 @@
 #include "lib/model.h"
 
 #include <cmath>
+#include <numeric>
 
 namespace clues {
 
@@ -19,6 +20,8 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, int64_t lora_rank, double lora_a
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::matmul(x, weight.t());
   if (has_lora()) y = y + torch::matmul(torch::matmul(x, lora_A.t()), lora_B.t()) * scale;
+  if (capture && (has_lora() || weight.requires_grad()))
+    capture->layers.push_back({CapturedLayer::Kind::kLinear, this, x.detach(), y});
   return y;
 }
 
@@ -27,7 +30,10 @@ RMSNormImpl::RMSNormImpl(int64_t d, double eps_) : eps(eps_) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * weight;
+  auto n = x * torch::rsqrt(x.pow(2).mean(-1, true) + eps);
+  auto y = n * weight;
+  if (capture && weight.requires_grad()) capture->layers.push_back({CapturedLayer::Kind::kNorm, this, n.detach(), y});
+  return y;
 }
 
 namespace {
@@ -109,14 +115,32 @@ DecoderImpl::DecoderImpl(const ModelConfig& c) : cfg_(c) {
 
 torch::Tensor DecoderImpl::forward(const torch::Tensor& ids) {
   const int64_t T = ids.size(1);
-  auto pos = torch::arange(T, torch::kFloat32);
-  auto ang = torch::outer(pos, inv_freq_);
+  auto positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({ids.size(0), T});
+  auto mask = torch::full({T, T}, -std::numeric_limits<float>::infinity()).triu(1);
+  return forward(ids, positions, mask);
+}
+
+torch::Tensor DecoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& mask) {
   auto dtype = embed->weight.scalar_type();
+  auto ang = (positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq_).unsqueeze(1);  // [B,1,T,Dh/2]
   auto cos = ang.cos().to(dtype), sin = ang.sin().to(dtype);
-  auto mask = torch::full({T, T}, -std::numeric_limits<float>::infinity(), torch::TensorOptions().dtype(dtype)).triu(1);
+  auto m = mask.to(dtype);
   auto x = embed(ids);
-  for (auto& b : blocks) x = b(x, cos, sin, mask);
+  if (capture_ && embed->weight.requires_grad())
+    capture_->layers.push_back({CapturedLayer::Kind::kEmbedding, embed.get(), ids, x});
+  for (auto& b : blocks) x = b(x, cos, sin, m);
   return head(norm(x));
+}
+
+void DecoderImpl::set_capture(Capture* c) {
+  capture_ = c;
+  for (auto& b : blocks) {
+    for (auto* l : {&b->q, &b->k, &b->v, &b->o, &b->gate, &b->up, &b->down}) (*l)->capture = c;
+    b->attn_norm->capture = c;
+    b->mlp_norm->capture = c;
+  }
+  norm->capture = c;
+  head->capture = c;
 }
 
 std::vector<torch::Tensor> DecoderImpl::trainable_tensors() const {
@@ -136,35 +160,104 @@ Decoder make_model(const ModelConfig& c, uint64_t seed) {
   return Decoder(c);
 }
 
-Batch make_batch(const std::vector<const Encoded*>& samples) {
-  int64_t T = 0;
-  for (const auto* s : samples) T = std::max<int64_t>(T, static_cast<int64_t>(s->ids.size()));
-  const int64_t B = static_cast<int64_t>(samples.size());
-  auto ids = torch::full({B, T}, kPad, torch::kInt64);
-  auto targets = torch::full({B, T}, -100, torch::kInt64);
-  auto ia = ids.accessor<int64_t, 2>();
-  auto ta = targets.accessor<int64_t, 2>();
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& e = *samples[static_cast<size_t>(b)];
-    const int64_t n = static_cast<int64_t>(e.ids.size());
-    for (int64_t t = 0; t < n; ++t) ia[b][t] = e.ids[static_cast<size_t>(t)];
-    // position t predicts token t+1; only response tokens are targets
-    for (int64_t t = std::max<int64_t>(e.response_start, 1) - 1; t + 1 < n; ++t) ta[b][t] = e.ids[static_cast<size_t>(t + 1)];
+namespace {
+
+// Fills a Batch from rows of samples: rows[r] lists the samples in row r, in order.
+Batch layout_batch(const std::vector<const Encoded*>& samples, const std::vector<std::vector<int64_t>>& rows,
+                   int64_t L, bool packed) {
+  const int64_t R = static_cast<int64_t>(rows.size());
+  const int64_t n = static_cast<int64_t>(samples.size());
+  int64_t tmax = 1;
+  for (const auto* s : samples) tmax = std::max<int64_t>(tmax, static_cast<int64_t>(s->ids.size()));
+  const float inf = std::numeric_limits<float>::infinity();
+  Batch b;
+  b.samples = n;
+  b.ids = torch::full({R, L}, kPad, torch::kInt64);
+  b.targets = torch::full({R, L}, -100, torch::kInt64);
+  b.positions = torch::zeros({R, L}, torch::kInt64);
+  b.seg = torch::full({R, L}, -1, torch::kInt64);
+  b.token_index = torch::full({n, tmax}, R * L, torch::kInt64);
+  auto ia = b.ids.accessor<int64_t, 2>();
+  auto ta = b.targets.accessor<int64_t, 2>();
+  auto pa = b.positions.accessor<int64_t, 2>();
+  auto sa = b.seg.accessor<int64_t, 2>();
+  auto xa = b.token_index.accessor<int64_t, 2>();
+  // Packed rows get an additive mask [R,1,L,L]: causal within each sample, -inf across.
+  b.mask = packed ? torch::full({R, 1, L, L}, -inf) : torch::full({L, L}, -inf).triu(1);
+  float* mp = b.mask.data_ptr<float>();  // packed: row r, query q, key k at (r*L + q)*L + k
+  for (int64_t r = 0; r < R; ++r) {
+    int64_t off = 0;
+    for (int64_t i : rows[static_cast<size_t>(r)]) {
+      const auto& e = *samples[static_cast<size_t>(i)];
+      const int64_t len = static_cast<int64_t>(e.ids.size());
+      for (int64_t t = 0; t < len; ++t) {
+        ia[r][off + t] = e.ids[static_cast<size_t>(t)];
+        pa[r][off + t] = t;
+        sa[r][off + t] = i;
+        xa[i][t] = r * L + off + t;
+        // position t predicts token t+1; only response tokens are targets
+        if (t + 1 < len && t + 1 >= e.response_start) ta[r][off + t] = e.ids[static_cast<size_t>(t + 1)];
+        if (packed)
+          for (int64_t u = 0; u <= t; ++u) mp[(r * L + off + t) * L + off + u] = 0.0f;
+      }
+      off += len;
+    }
+    // padding positions attend to themselves only, so no softmax row is empty
+    if (packed)
+      for (int64_t t = off; t < L; ++t) mp[(r * L + t) * L + t] = 0.0f;
   }
-  return {ids, targets};
+  return b;
+}
+
+}  // namespace
+
+Batch make_batch(const std::vector<const Encoded*>& samples) {
+  int64_t T = 1;
+  for (const auto* s : samples) T = std::max<int64_t>(T, static_cast<int64_t>(s->ids.size()));
+  std::vector<std::vector<int64_t>> rows;
+  for (size_t i = 0; i < samples.size(); ++i) rows.push_back({static_cast<int64_t>(i)});
+  return layout_batch(samples, rows, T, false);
+}
+
+Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len) {
+  std::vector<int64_t> order(samples.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return samples[static_cast<size_t>(a)]->ids.size() > samples[static_cast<size_t>(b)]->ids.size();
+  });
+  std::vector<std::vector<int64_t>> rows;
+  std::vector<int64_t> used;
+  int64_t L = 1;
+  for (int64_t i : order) {
+    const int64_t len = static_cast<int64_t>(samples[static_cast<size_t>(i)]->ids.size());
+    TORCH_CHECK(len <= row_len, "pack_batch: a sample of ", len, " tokens does not fit rows of ", row_len);
+    size_t r = 0;
+    while (r < rows.size() && used[r] + len > row_len) ++r;
+    if (r == rows.size()) {
+      rows.emplace_back();
+      used.push_back(0);
+    }
+    rows[r].push_back(i);
+    used[r] += len;
+    L = std::max(L, used[r]);
+  }
+  return layout_batch(samples, rows, L, true);
 }
 
 torch::Tensor per_sample_loss(Decoder& model, const Batch& batch) {
-  auto logits = model->forward(batch.ids);
-  const int64_t B = logits.size(0), T = logits.size(1), V = logits.size(2);
+  auto logits = model->forward(batch.ids, batch.positions, batch.mask);
+  const int64_t R = logits.size(0), T = logits.size(1), V = logits.size(2);
   // Low-precision logits are upcast; float64 (gradient checks) stays float64.
-  auto flat = logits.reshape({B * T, V});
+  auto flat = logits.reshape({R * T, V});
   if (flat.scalar_type() != torch::kFloat64) flat = flat.to(torch::kFloat32);
-  auto tok = F::cross_entropy(flat, batch.targets.reshape({B * T}),
-                              F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kNone))
-                 .view({B, T});
-  auto count = (batch.targets != -100).sum(1).clamp_min(1).to(tok.scalar_type());
-  return tok.sum(1) / count;
+  auto tok = F::cross_entropy(flat, batch.targets.reshape({R * T}),
+                              F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kNone));
+  auto seg = batch.seg.reshape({R * T});
+  auto is_target = (batch.targets.reshape({R * T}) != -100).to(tok.scalar_type());
+  auto idx = seg.clamp_min(0);
+  auto sums = torch::zeros({batch.samples}, tok.options()).index_add(0, idx, tok * is_target);
+  auto counts = torch::zeros({batch.samples}, tok.options()).index_add(0, idx, is_target);
+  return sums / counts.clamp_min(1);
 }
 
 torch::Tensor flatten(const std::vector<torch::Tensor>& ts) {

@@ -14,6 +14,20 @@
 
 namespace clues {
 
+// What a forward pass records for per-sample gradients (DESIGN.md §2): for each layer
+// with trainable parameters, its input x (detached; for RMSNorm the normalised input,
+// for the embedding the token ids) and its output y (still in the graph, so that
+// autograd can return δ = ∂loss/∂y). LibTorch has no module hooks: modules append here.
+struct CapturedLayer {
+  enum class Kind { kLinear, kNorm, kEmbedding };
+  Kind kind;
+  torch::nn::Module* module;
+  torch::Tensor x, y;
+};
+struct Capture {
+  std::vector<CapturedLayer> layers;
+};
+
 // y = x Wᵀ, plus s·(x Aᵀ) Bᵀ when the layer carries a LoRA adapter (s = alpha / rank).
 class LinearImpl : public torch::nn::Module {
  public:
@@ -24,6 +38,7 @@ class LinearImpl : public torch::nn::Module {
   torch::Tensor weight;          // [out, in]
   torch::Tensor lora_A, lora_B;  // [r, in], [out, r]; undefined without LoRA
   double scale = 0.0;
+  Capture* capture = nullptr;
 };
 TORCH_MODULE(Linear);
 
@@ -33,13 +48,14 @@ class RMSNormImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight;
   double eps;
+  Capture* capture = nullptr;
 };
 TORCH_MODULE(RMSNorm);
 
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(const ModelConfig& c, int64_t layer);
-  // x [B,T,D]; cos/sin [T, Dh/2]
+  // x [B,T,D]; cos/sin [B,1,T,Dh/2]; mask additive, [T,T] or [B,1,T,T]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask);
   int64_t heads;
@@ -53,6 +69,13 @@ class DecoderImpl : public torch::nn::Module {
   explicit DecoderImpl(const ModelConfig& c);
   // ids [B,T] -> logits [B,T,V]; causal attention, positions 0..T-1 for every row.
   torch::Tensor forward(const torch::Tensor& ids);
+  // Packed rows: positions [B,T] restart at 0 for each sample; mask [B,1,T,T] additive
+  // (attention confined to each sample, causal within it).
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& mask);
+
+  // Makes every layer with trainable parameters record into `c` (nullptr stops it).
+  void set_capture(Capture* c);
+  Capture* capture() const { return capture_; }
 
   // Trainable parameters with their names, in a fixed order (LoRA A/B, or every weight).
   const std::vector<std::pair<std::string, torch::Tensor>>& trainable() const { return trainable_; }
@@ -69,21 +92,29 @@ class DecoderImpl : public torch::nn::Module {
  private:
   std::vector<std::pair<std::string, torch::Tensor>> trainable_;
   torch::Tensor inv_freq_;
+  Capture* capture_ = nullptr;
 };
 TORCH_MODULE(Decoder);
 
 // Builds a model with weights drawn from `seed` (identical on every rank).
 Decoder make_model(const ModelConfig& c, uint64_t seed);
 
-// A padded batch: ids [B,T] (PAD after each sample), targets [B,T] holding the next token
-// where it is a response token and -100 elsewhere.
+// A batch of samples laid out in rows: ids [R,L] (PAD where no sample), targets [R,L] (the
+// next token where it is a response token, -100 elsewhere), positions [R,L] (within the
+// sample), seg [R,L] (the sample each token belongs to, -1 for padding), token_index
+// [n,Tmax] (flat token indices of each sample in order; R*L pads it) and the attention
+// mask (undefined: plain causal, one sample per row).
 struct Batch {
-  torch::Tensor ids;
-  torch::Tensor targets;
+  torch::Tensor ids, targets, positions, seg, token_index, mask;
+  int64_t samples = 0;
 };
+// One sample per row, padded to the longest sample in the batch.
 Batch make_batch(const std::vector<const Encoded*>& samples);
+// Samples packed into rows of `row_len` tokens (first fit, longest first); attention is
+// confined to each sample and positions restart per sample. row_len >= longest sample.
+Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len);
 
-// Mean cross-entropy over each sample's response tokens: [B].
+// Mean cross-entropy over each sample's response tokens: [n].
 torch::Tensor per_sample_loss(Decoder& model, const Batch& batch);
 
 // Flattened copy of tensors (float32, concatenated in order), and the reverse.

@@ -1,0 +1,143 @@
+// Parity of the fast scoring engines with the loop reference: per-sample gradients of the
+// batched engine and inner products of the ghost engine on several random models and
+// mixed-length packed batches, in float32, for LoRA and full fine-tuning; packing keeps
+// samples apart; the random projection preserves inner products within the JL bound.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <random>
+
+#include "lib/engines.h"
+#include "lib/model.h"
+#include "lib/score.h"
+#include "synthetic.h"
+
+using namespace clues;
+
+namespace {
+
+ModelConfig small(const std::string& finetune) {
+  ModelConfig c;
+  c.d_model = 16;
+  c.heads = 2;
+  c.layers = 2;
+  c.hidden = 24;
+  c.finetune = finetune;
+  c.lora_rank = 3;
+  c.lora_targets = {"q", "v", "up"};
+  return c;
+}
+
+std::vector<Encoded> mixed_samples(uint32_t seed, int n) {
+  std::mt19937 rng(seed);
+  std::vector<Encoded> out;
+  for (int i = 0; i < n; ++i) {
+    const std::string w = clues::testing::random_word(rng, 1, 12);
+    out.push_back(encode_sample({"Reverse:", i % 3 ? w : "", std::string(w.rbegin(), w.rend()) + (i % 2 ? "!" : ""), ""}, 64));
+  }
+  return out;
+}
+
+std::vector<const Encoded*> ptrs(const std::vector<Encoded>& v) {
+  std::vector<const Encoded*> p;
+  for (const auto& e : v) p.push_back(&e);
+  return p;
+}
+
+Decoder random_model(const std::string& finetune, uint64_t seed) {
+  Decoder m = make_model(small(finetune), seed);
+  torch::NoGradGuard ng;
+  for (auto& p : m->named_parameters(true)) {
+    if (p.key().find("lora_B") != std::string::npos) p.value().normal_(0.0, 0.3);
+    if (p.key().find("norm") != std::string::npos) p.value().uniform_(0.5, 1.5);
+  }
+  return m;
+}
+
+// Tolerance for float32 engines against the loop engine: relative to the largest entry.
+constexpr double kRtol = 2e-4;
+
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
+  ASSERT_TRUE(torch::isfinite(a).all().item<bool>()) << what << ": NaN/inf";
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  const double scale = std::max(1e-12, b.abs().max().item<double>());
+  const double err = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+  EXPECT_LE(err, kRtol * scale) << what << ": max error " << err << " vs scale " << scale;
+}
+
+}  // namespace
+
+class EngineParity : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(EngineParity, BatchedAndGhostEqualLoop) {
+  const auto [finetune, seed] = GetParam();
+  Decoder model = random_model(finetune, static_cast<uint64_t>(seed));
+  const auto data = mixed_samples(static_cast<uint32_t>(seed), 7);
+  const auto p = ptrs(data);
+  std::vector<torch::Tensor> loop;
+  for (const auto& e : data) loop.push_back(sample_grad(model, e));
+  const auto ref = torch::stack(loop);
+  EXPECT_GT(ref.abs().sum().item<double>(), 0.0);
+  for (int64_t row_len : {int64_t{64}, int64_t{128}}) {  // 64: about one sample per row; 128: several
+    const auto g = batched_grads(model, p, row_len);
+    expect_close(g, ref, finetune + " batched grads, rows of " + std::to_string(row_len));
+    const auto target = torch::randn({model->trainable_numel()});
+    const auto ghost = ghost_dots(model, p, target, row_len);
+    expect_close(ghost, torch::mv(ref.to(torch::kFloat64), target.to(torch::kFloat64)),
+                 finetune + " ghost dots, rows of " + std::to_string(row_len));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, EngineParity,
+                         ::testing::Combine(::testing::Values("lora", "full"), ::testing::Values(1, 2, 3)));
+
+TEST(Engines, ScoresWithAdamEqualLoop) {
+  Decoder model = random_model("lora", 9);
+  const auto data = mixed_samples(9, 11);
+  const int64_t P = model->trainable_numel();
+  const auto target = torch::randn({P});
+  Preconditioner adam{torch::randn({P}) * 1e-3, torch::rand({P}) * 1e-5, 0.9, 0.999, 1e-8};
+  ScoreConfig sc;
+  sc.batch_size = 4;  // 11 samples: batches of 4, 4, 3
+  const auto ref = score_loop(model, data, target, adam);
+  sc.engine = "batched";
+  const auto fast = score_samples(sc, model, data, target, adam, 128);
+  expect_close(torch::tensor(fast, torch::kFloat64), torch::tensor(ref, torch::kFloat64), "batched adam scores");
+  Preconditioner sgd;
+  const auto ref_sgd = score_loop(model, data, target, sgd);
+  sc.engine = "ghost";
+  const auto ghost = score_samples(sc, model, data, target, sgd, 128);
+  expect_close(torch::tensor(ghost, torch::kFloat64), torch::tensor(ref_sgd, torch::kFloat64), "ghost sgd scores");
+  EXPECT_THROW(score_samples(sc, model, data, target, adam, 128), c10::Error);  // ghost has no Adam
+}
+
+TEST(Packing, SamplesStayApart) {
+  Decoder model = random_model("lora", 4);
+  const auto data = mixed_samples(4, 6);
+  const auto packed = pack_batch(ptrs(data), 200);
+  EXPECT_LT(packed.ids.size(0), 6);  // several samples share a row
+  const auto losses = per_sample_loss(model, packed);
+  for (size_t i = 0; i < data.size(); ++i) {
+    const auto alone = per_sample_loss(model, make_batch({&data[i]}));
+    EXPECT_NEAR(losses[static_cast<int64_t>(i)].item<double>(), alone[0].item<double>(), 1e-5) << i;
+  }
+  // positions restart at 0 for every sample
+  EXPECT_EQ((packed.positions == 0).logical_and(packed.seg >= 0).sum().item<int64_t>(), 6);
+}
+
+TEST(Projection, PreservesInnerProductsWithinJlBound) {
+  torch::manual_seed(0);
+  const int64_t n = 12, P = 3000, k = 1024;
+  const auto g = torch::randn({n, P});
+  const auto z = project(g, k, 42, 700);  // blocks of 700 rows: 5 blocks, the last partial
+  EXPECT_TRUE(torch::equal(z, project(g, k, 42, 700)));  // seeded: the same projection again
+  const auto exact = torch::mm(g, g.t()).to(torch::kFloat64);
+  const auto approx = torch::mm(z, z.t()).to(torch::kFloat64);
+  const auto norms = g.norm(2, 1).to(torch::kFloat64);
+  // Rademacher JL: error of <Pa,Pb> has std <= sqrt(2/k)|a||b|; allow 5 std for every pair.
+  const auto bound = torch::outer(norms, norms) * (5.0 * std::sqrt(2.0 / static_cast<double>(k)));
+  EXPECT_TRUE(((approx - exact).abs() <= bound).all().item<bool>())
+      << "max error / |a||b| = " << ((approx - exact).abs() / torch::outer(norms, norms)).max().item<double>();
+  // and the projection is not the identity-like zero map: errors are of the expected size
+  EXPECT_GT(((approx - exact).abs() / torch::outer(norms, norms)).max().item<double>(), 1e-4);
+}
