@@ -72,7 +72,7 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("train.grad_clip", po::value(&t.grad_clip)->default_value(t.grad_clip), "gradient norm clip, 0 = off");
   po::options_description score("scoring and selection");
   score.add_options()
-      ("score.engine", po::value(&cfg.score.engine)->default_value(cfg.score.engine), "loop (reference)")
+      ("score.engine", po::value(&cfg.score.engine)->default_value(cfg.score.engine), "loop (reference, one backward per sample) | batched | ghost (SGD only)")
       ("score.precondition", po::value(&cfg.score.precondition)->default_value(cfg.score.precondition), "adam | sgd")
       ("score.batch_size", po::value(&cfg.score.batch_size)->default_value(cfg.score.batch_size), "samples per batch (validation gradient)")
       ("select.threshold", po::value(&cfg.select.threshold)->default_value(cfg.select.threshold), "mean | quantile | fixed | ratio")

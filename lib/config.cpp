@@ -70,7 +70,10 @@ void Config::validate() const {
   require(t.warmup_frac >= 0 && t.warmup_frac < 1, "train.warmup_frac must be in [0, 1)");
   require(t.min_lr_frac >= 0 && t.min_lr_frac <= 1, "train.min_lr_frac must be in [0, 1]");
   require(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)");
-  require(score.engine == "loop", "score.engine must be loop (the only engine built so far)");
+  require(score.engine == "loop" || score.engine == "batched" || score.engine == "ghost",
+          "score.engine must be loop (reference), batched or ghost");
+  require(!(score.engine == "ghost" && score.precondition == "adam"),
+          "score.engine=ghost computes SGD scores only: set score.precondition=sgd, or use score.engine=batched for Adam");
   require(score.precondition == "adam" || score.precondition == "sgd", "score.precondition must be adam or sgd");
   require(score.batch_size >= 1, "score.batch_size must be at least 1");
   const auto& s = select;

@@ -42,9 +42,9 @@ struct TrainConfig {
 };
 
 struct ScoreConfig {
-  std::string engine = "loop";     // loop (reference)
+  std::string engine = "batched";  // loop (reference) | batched | ghost (SGD only)
   std::string precondition = "adam";  // adam | sgd
-  int64_t batch_size = 16;         // samples per batch where the engine batches
+  int64_t batch_size = 16;         // samples per batch (validation gradient, batched and ghost engines)
 };
 
 struct SelectConfig {

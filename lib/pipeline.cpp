@@ -19,6 +19,7 @@
 #include "io/h5.h"
 #include "io/jsonl.h"
 #include "lib/checkpoint.h"
+#include "lib/engines.h"
 #include "lib/log.h"
 #include "lib/model.h"
 #include "lib/score.h"
@@ -343,7 +344,8 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     const auto gbar = torch::from_blob(gsum.data(), {P}, torch::kFloat32).clone() / static_cast<double>(validation.size());
     auto accumulate = [&](const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc) {
       const int64_t base = done_work;
-      const auto s = score_loop(model, data, gbar, pre, [&](int64_t d, int64_t) { progress.update(base + d); });
+      const auto s = score_samples(cfg.score, model, data, gbar, pre, cfg.model.max_seq_len,
+                                   [&](int64_t d, int64_t) { progress.update(base + d); });
       accumulate_scores(acc, s, lr, C);
       done_work += static_cast<int64_t>(data.size());
     };

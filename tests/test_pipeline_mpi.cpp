@@ -165,6 +165,36 @@ TEST(PipelineMpi, WritesEveryOutputAndMatchesOneRankHostingBothSilos) {
   for (size_t s = 0; s < one.silos.size(); ++s) EXPECT_EQ(one.silos[s].kept, two.silos[s].kept);
 }
 
+// The pipeline takes the engine from the configuration; its outputs do not change with it
+// beyond float32 tolerance (2e-4 of the largest score magnitude).
+TEST(PipelineMpi, EngineChoiceDoesNotChangeScores) {
+  const Comm world = Comm::world();
+  const std::string dir = shared_dir(world);
+  if (!world.is_root()) return;
+  auto scores_of = [&](const std::string& engine, const std::string& precondition) {
+    Config c = small_config(dir, dir + "/engine_" + engine + "_" + precondition);
+    c.score.engine = engine;
+    c.score.precondition = precondition;
+    run_pipeline(c, Comm::serial());
+    H5File f = H5File::open_read(c.out + "/scores.h5");
+    auto v = f.read_f64("/silos/alpha/score");
+    auto b = f.read_f64("/silos/beta/score");
+    auto a = f.read_f64("/anchor/score");
+    v.insert(v.end(), b.begin(), b.end());
+    v.insert(v.end(), a.begin(), a.end());
+    return v;
+  };
+  auto expect_same = [](const std::vector<double>& a, const std::vector<double>& b, const char* what) {
+    ASSERT_EQ(a.size(), b.size());
+    double scale = 0;
+    for (double x : b) scale = std::max(scale, std::abs(x));
+    ASSERT_GT(scale, 0.0);
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 2e-4 * scale) << what << " " << i;
+  };
+  expect_same(scores_of("batched", "adam"), scores_of("loop", "adam"), "batched vs loop (adam)");
+  expect_same(scores_of("ghost", "sgd"), scores_of("loop", "sgd"), "ghost vs loop (sgd)");
+}
+
 TEST(PipelineMpi, FedAvgAcrossRanksWeightsBySampleCount) {
   const Comm world = Comm::world();
   // silo 0 (10 samples) on rank 0, silo 1 (30 samples) on rank 1, silo 2 (20) on rank 0

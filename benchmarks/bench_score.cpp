@@ -1,0 +1,175 @@
+// clues-bench-score: scoring throughput of one engine on synthetic data, with the flags of
+// the Python peer (shared/peers/reference_scoring.py) so both run the same shape, plus a
+// plain batched training step (forward + backward) of the same model in the same run as
+// the in-program baseline. Prints one JSON line.
+#include <torch/torch.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "lib/engines.h"
+#include "lib/model.h"
+#include "lib/score.h"
+
+namespace po = boost::program_options;
+using namespace clues;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<Encoded> random_samples(int64_t n, int64_t seq, int64_t prompt, int64_t vocab, torch::Generator& gen) {
+  auto ids = torch::randint(0, vocab, {n, seq}, gen, torch::kInt64);
+  std::vector<Encoded> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    auto row = ids[i];
+    out[static_cast<size_t>(i)].ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + seq);
+    out[static_cast<size_t>(i)].response_start = prompt;
+  }
+  return out;
+}
+
+std::vector<double> run_engine(const ScoreConfig& sc, Decoder& model, const std::vector<Encoded>& data,
+                               const torch::Tensor& target, const Preconditioner& pre, int64_t seq) {
+  return score_samples(sc, model, data, target, pre, seq);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t vocab = 260, d_model = 256, layers = 4, heads = 4, hidden = 688, lora_rank = 16, seq = 128, prompt = 32,
+          samples = 256, validation = 32, batch = 32;
+  double lora_alpha = 16;
+  int threads = 1;
+  uint64_t seed = 0;
+  std::string dtype = "float32", engine = "batched";
+  bool adam = false;
+  po::options_description opts("clues-bench-score: per-sample scoring throughput (one JSON line)");
+  opts.add_options()("help,h", "help")
+      ("engine", po::value(&engine)->default_value(engine), "loop | batched | ghost")
+      ("adam", po::bool_switch(&adam), "Adam-preconditioned scores (batched and loop only)")
+      ("vocab", po::value(&vocab)->default_value(vocab), "")("d-model", po::value(&d_model)->default_value(d_model), "")
+      ("layers", po::value(&layers)->default_value(layers), "")("heads", po::value(&heads)->default_value(heads), "")
+      ("hidden", po::value(&hidden)->default_value(hidden), "")
+      ("lora-rank", po::value(&lora_rank)->default_value(lora_rank), "")
+      ("lora-alpha", po::value(&lora_alpha)->default_value(lora_alpha), "")
+      ("seq-len", po::value(&seq)->default_value(seq), "")("prompt-len", po::value(&prompt)->default_value(prompt), "")
+      ("samples", po::value(&samples)->default_value(samples), "")
+      ("validation", po::value(&validation)->default_value(validation), "samples in the mean validation gradient")
+      ("batch", po::value(&batch)->default_value(batch), "")
+      ("threads", po::value(&threads)->default_value(threads), "0 keeps LibTorch's default")
+      ("seed", po::value(&seed)->default_value(seed), "")
+      ("dtype", po::value(&dtype)->default_value(dtype), "float32 | bfloat16 (bfloat16 also reports its score error against float32)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "clues-bench-score: " << e.what() << "\n" << opts;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts;
+    return 0;
+  }
+  if (dtype != "float32" && dtype != "bfloat16") {
+    std::cerr << "clues-bench-score: --dtype must be float32 or bfloat16\n";
+    return 2;
+  }
+  if (engine == "ghost" && adam) {
+    std::cerr << "clues-bench-score: the ghost engine has no Adam preconditioning; drop --adam or use --engine batched\n";
+    return 2;
+  }
+  try {
+    if (threads > 0) torch::set_num_threads(threads);
+    ModelConfig mc;
+    mc.vocab = vocab;
+    mc.d_model = d_model;
+    mc.layers = layers;
+    mc.heads = heads;
+    mc.hidden = hidden;
+    mc.lora_rank = lora_rank;
+    mc.lora_alpha = lora_alpha;
+    mc.max_seq_len = seq;
+    mc.lora_targets = {"q", "v"};
+    Decoder model = make_model(mc, seed);
+    {
+      torch::NoGradGuard ng;  // LoRA B non-zero, as in a trained checkpoint (the peer: randn * 0.01)
+      for (auto& p : model->named_parameters(true))
+        if (p.key().find("lora_B") != std::string::npos) p.value().normal_(0.0, 0.01);
+    }
+    const auto st = dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+    model->to(st);
+    auto gen = at::detail::createCPUGenerator(seed);
+    const auto data = random_samples(samples, seq, prompt, vocab, gen);
+    const auto vdata = random_samples(validation, seq, prompt, vocab, gen);
+    const int64_t P = model->trainable_numel();
+    Preconditioner pre;
+    if (adam) pre = {torch::randn({P}, gen) * 1e-4, torch::rand({P}, gen) * 1e-6, 0.9, 0.999, 1e-8};
+    const double lr = 2e-5;
+
+    double t0 = now_s();
+    std::vector<const Encoded*> vp;
+    for (const auto& e : vdata) vp.push_back(&e);
+    const auto target = grad_sum(model, vp) / static_cast<double>(validation);
+    const double t_validation = now_s() - t0;
+
+    ScoreConfig sc;
+    sc.engine = engine;
+    sc.batch_size = batch;
+    t0 = now_s();
+    auto dots = run_engine(sc, model, data, target, pre, seq);
+    const double elapsed = now_s() - t0;
+    double checksum = 0;
+    for (double d : dots) checksum += lr * d;
+
+    // Baseline in the same program and dtype: a plain batched training step (forward and
+    // backward to the trainable parameters' gradients) over the same samples.
+    const auto params = model->trainable_tensors();
+    t0 = now_s();
+    for (int64_t s = 0; s < samples; s += batch) {
+      std::vector<const Encoded*> b;
+      for (int64_t i = s; i < std::min(samples, s + batch); ++i) b.push_back(&data[static_cast<size_t>(i)]);
+      for (const auto& p : params) p.mutable_grad() = torch::Tensor();
+      per_sample_loss(model, make_batch(b)).mean().backward();
+    }
+    const double t_train = now_s() - t0;
+
+    nlohmann::json out{{"engine", engine}, {"adam", adam}, {"dtype", dtype}, {"samples", samples},
+                       {"seconds", elapsed}, {"samples_per_s", static_cast<double>(samples) / elapsed},
+                       {"train_step_samples_per_s", static_cast<double>(samples) / t_train},
+                       {"ratio_vs_train_step", t_train / elapsed}, {"validation_seconds", t_validation},
+                       {"trainable_params", P}, {"threads", torch::get_num_threads()}, {"batch", batch},
+                       {"score_checksum", checksum}};
+    if (dtype == "bfloat16") {
+      // The same engine in float32 on the same (bfloat16-rounded) weights and target.
+      model->to(torch::kFloat32);
+      const auto ref = run_engine(sc, model, data, target, pre, seq);
+      double max_err = 0, max_ref = 0, num = 0, den_a = 0, den_b = 0, ma = 0, mb = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        max_err = std::max(max_err, std::abs(dots[i] - ref[i]));
+        max_ref = std::max(max_ref, std::abs(ref[i]));
+        ma += dots[i];
+        mb += ref[i];
+      }
+      ma /= static_cast<double>(ref.size());
+      mb /= static_cast<double>(ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        num += (dots[i] - ma) * (ref[i] - mb);
+        den_a += (dots[i] - ma) * (dots[i] - ma);
+        den_b += (ref[i] - mb) * (ref[i] - mb);
+      }
+      out["score_max_abs_error_vs_float32_relative"] = max_err / std::max(max_ref, 1e-300);
+      out["score_pearson_vs_float32"] = num / std::sqrt(den_a * den_b);
+    }
+    std::cout << out.dump() << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "clues-bench-score: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
