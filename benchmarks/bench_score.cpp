@@ -33,11 +33,6 @@ std::vector<Encoded> random_samples(int64_t n, int64_t seq, int64_t prompt, int6
   return out;
 }
 
-std::vector<double> run_engine(const ScoreConfig& sc, Decoder& model, const std::vector<Encoded>& data,
-                               const torch::Tensor& target, const Preconditioner& pre, int64_t seq) {
-  return score_samples(sc, model, data, target, pre, seq);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,7 +117,7 @@ int main(int argc, char** argv) {
     sc.engine = engine;
     sc.batch_size = batch;
     t0 = now_s();
-    auto dots = run_engine(sc, model, data, target, pre, seq);
+    auto dots = score_samples(sc, model, data, target, pre, seq);
     const double elapsed = now_s() - t0;
     double checksum = 0;
     for (double d : dots) checksum += lr * d;
@@ -148,7 +143,7 @@ int main(int argc, char** argv) {
     if (dtype == "bfloat16") {
       // The same engine in float32 on the same (bfloat16-rounded) weights and target.
       model->to(torch::kFloat32);
-      const auto ref = run_engine(sc, model, data, target, pre, seq);
+      const auto ref = score_samples(sc, model, data, target, pre, seq);
       double max_err = 0, max_ref = 0, num = 0, den_a = 0, den_b = 0, ma = 0, mb = 0;
       for (size_t i = 0; i < ref.size(); ++i) {
         max_err = std::max(max_err, std::abs(dots[i] - ref[i]));

@@ -93,7 +93,6 @@ std::string Config::to_ini() const {
   os << "out = " << out << "\n";
   for (const auto& t : tests) os << "test = " << t.name << "=" << t.path << "\n";
   for (const auto& l : labels) os << "labels = " << l.name << "=" << l.path << "\n";
-  for (const auto& p : pretrain) os << "pretrain = " << p << "\n";
   os << "seed = " << seed << "\nthreads = " << threads << "\n";
   os << "\n[model]\nvocab = " << model.vocab << "\nd_model = " << model.d_model << "\nlayers = " << model.layers
      << "\nheads = " << model.heads << "\nhidden = " << model.hidden << "\nmax_seq_len = " << model.max_seq_len

@@ -61,7 +61,6 @@ struct Config {
   std::string out;
   std::vector<NamedPath> tests;    // clean held-out set per silo (evaluation only)
   std::vector<NamedPath> labels;   // ground truth per silo (evaluation only)
-  std::vector<std::string> pretrain;
   uint64_t seed = 0;
   bool resume = false;
   bool overwrite = false;

@@ -113,13 +113,6 @@ DecoderImpl::DecoderImpl(const ModelConfig& c) : cfg_(c) {
   }
 }
 
-torch::Tensor DecoderImpl::forward(const torch::Tensor& ids) {
-  const int64_t T = ids.size(1);
-  auto positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({ids.size(0), T});
-  auto mask = torch::full({T, T}, -std::numeric_limits<float>::infinity()).triu(1);
-  return forward(ids, positions, mask);
-}
-
 torch::Tensor DecoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& mask) {
   auto dtype = embed->weight.scalar_type();
   auto ang = (positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq_).unsqueeze(1);  // [B,1,T,Dh/2]

@@ -67,10 +67,9 @@ TORCH_MODULE(Block);
 class DecoderImpl : public torch::nn::Module {
  public:
   explicit DecoderImpl(const ModelConfig& c);
-  // ids [B,T] -> logits [B,T,V]; causal attention, positions 0..T-1 for every row.
-  torch::Tensor forward(const torch::Tensor& ids);
-  // Packed rows: positions [B,T] restart at 0 for each sample; mask [B,1,T,T] additive
-  // (attention confined to each sample, causal within it).
+  // ids [B,T] -> logits [B,T,V]. positions [B,T] restart at 0 for each sample; mask is
+  // additive, [T,T] (causal, one sample per row) or [B,1,T,T] (packed rows: attention
+  // confined to each sample, causal within it). make_batch/pack_batch build all three.
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& mask);
 
   // Makes every layer with trainable parameters record into `c` (nullptr stops it).

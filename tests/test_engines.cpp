@@ -11,22 +11,11 @@
 #include "lib/model.h"
 #include "lib/score.h"
 #include "synthetic.h"
+#include "test_models.h"
 
 using namespace clues;
 
 namespace {
-
-ModelConfig small(const std::string& finetune) {
-  ModelConfig c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.layers = 2;
-  c.hidden = 24;
-  c.finetune = finetune;
-  c.lora_rank = 3;
-  c.lora_targets = {"q", "v", "up"};
-  return c;
-}
 
 std::vector<Encoded> mixed_samples(uint32_t seed, int n) {
   std::mt19937 rng(seed);
@@ -45,12 +34,8 @@ std::vector<const Encoded*> ptrs(const std::vector<Encoded>& v) {
 }
 
 Decoder random_model(const std::string& finetune, uint64_t seed) {
-  Decoder m = make_model(small(finetune), seed);
-  torch::NoGradGuard ng;
-  for (auto& p : m->named_parameters(true)) {
-    if (p.key().find("lora_B") != std::string::npos) p.value().normal_(0.0, 0.3);
-    if (p.key().find("norm") != std::string::npos) p.value().uniform_(0.5, 1.5);
-  }
+  Decoder m = make_model(clues::testing::test_model_config(finetune, 16, 24, 3, {"q", "v", "up"}), seed);
+  clues::testing::perturb(m, true);
   return m;
 }
 

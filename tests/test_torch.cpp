@@ -14,6 +14,7 @@
 #include "lib/score.h"
 #include "lib/train.h"
 #include "synthetic.h"
+#include "test_models.h"
 
 namespace fs = std::filesystem;
 using namespace clues;
@@ -21,15 +22,7 @@ using namespace clues;
 namespace {
 
 ModelConfig tiny(const std::string& finetune) {
-  ModelConfig c;
-  c.d_model = 8;
-  c.heads = 2;
-  c.layers = 2;
-  c.hidden = 12;
-  c.finetune = finetune;
-  c.lora_rank = 2;
-  c.lora_targets = {"q", "v", "down"};
-  return c;
+  return clues::testing::test_model_config(finetune, 8, 12, 2, {"q", "v", "down"});
 }
 
 std::vector<Encoded> samples() {
@@ -40,12 +33,7 @@ std::vector<Encoded> samples() {
   return out;
 }
 
-// Gives LoRA B non-zero values so that every LoRA gradient is non-zero.
-void perturb_lora(Decoder& m) {
-  torch::NoGradGuard ng;
-  for (auto& p : m->named_parameters(true))
-    if (p.key().find("lora_B") != std::string::npos) p.value().normal_(0.0, 0.3);
-}
+void perturb_lora(Decoder& m) { clues::testing::perturb(m, false); }
 
 }  // namespace
 
