@@ -2,6 +2,7 @@
 #include "apps/options.h"
 
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -79,8 +80,19 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("select.quantile", po::value(&cfg.select.quantile)->default_value(cfg.select.quantile), "quantile of anchor scores (threshold=quantile)")
       ("select.value", po::value(&cfg.select.value)->default_value(cfg.select.value), "threshold value (threshold=fixed)")
       ("select.keep_ratio", po::value(&cfg.select.keep_ratio)->default_value(cfg.select.keep_ratio), "share kept per silo (threshold=ratio, baseline)");
+  po::options_description pre("pretraining and comparison");
+  auto& pc = cfg.pretrain;
+  pre.add_options()
+      ("pretrain", po::value(&pc.corpus)->composing(), "public JSONL or plain text: pretrain the base model on it first (repeatable)")
+      ("pretrain.steps", po::value(&pc.steps)->default_value(pc.steps), "optimizer steps of pretraining (all weights)")
+      ("pretrain.batch_size", po::value(&pc.batch_size)->default_value(pc.batch_size), "samples per pretraining step")
+      ("pretrain.lr", po::value(&pc.lr)->default_value(pc.lr), "peak learning rate of pretraining")
+      ("pretrain.cache", po::value(&pc.cache), "folder of pretrained bases, reused when corpus and settings match "
+                                                "(default $CLUES_CACHE, else $XDG_CACHE_HOME/clues or ~/.cache/clues)")
+      ("compare.rows", po::value(&cfg.compare.rows)->default_value(cfg.compare.rows),
+       "after selection, fine-tune and evaluate on --test: all | none | list of clues,full,random,perplexity,ifd,ratio,oracle");
   po::options_description all;
-  all.add(general).add(model).add(train).add(score);
+  all.add(general).add(model).add(train).add(score).add(pre);
 
   po::variables_map vm;
   try {
@@ -107,6 +119,15 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
   for (const auto& s : tests) cfg.tests.push_back(parse_named_path(s, true));
   for (const auto& s : labels) cfg.labels.push_back(parse_named_path(s, true));
   cfg.model.lora_targets = split_commas(lora_targets);
+  if (cfg.pretrain.cache.empty()) {
+    const char* env = std::getenv("CLUES_CACHE");
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    cfg.pretrain.cache = env && *env ? std::string(env)
+                         : xdg && *xdg ? std::string(xdg) + "/clues"
+                         : home && *home ? std::string(home) + "/.cache/clues"
+                         : std::string(".clues_cache");
+  }
   return true;
 }
 

@@ -1,6 +1,7 @@
 // Checks and prints the resolved configuration (lib/config.h).
 #include "lib/config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -81,6 +82,10 @@ void Config::validate() const {
           "select.threshold must be mean, quantile, fixed or ratio");
   require(s.quantile >= 0 && s.quantile <= 1, "select.quantile must be in [0, 1]");
   require(s.keep_ratio >= 0 && s.keep_ratio <= 1, "select.keep_ratio must be in [0, 1]");
+  require(pretrain.steps >= 1 && pretrain.batch_size >= 1 && pretrain.lr > 0,
+          "pretrain.steps, pretrain.batch_size and pretrain.lr must be positive");
+  require(pretrain.corpus.empty() || !pretrain.cache.empty(), "pretrain.cache: give a folder for the pretrained base");
+  compare_rows(compare, true);
   require(!(resume && overwrite), "--resume and --overwrite exclude each other: pick one");
 }
 
@@ -93,6 +98,7 @@ std::string Config::to_ini() const {
   os << "out = " << out << "\n";
   for (const auto& t : tests) os << "test = " << t.name << "=" << t.path << "\n";
   for (const auto& l : labels) os << "labels = " << l.name << "=" << l.path << "\n";
+  for (const auto& c : pretrain.corpus) os << "pretrain = " << c << "\n";
   os << "seed = " << seed << "\nthreads = " << threads << "\n";
   os << "\n[model]\nvocab = " << model.vocab << "\nd_model = " << model.d_model << "\nlayers = " << model.layers
      << "\nheads = " << model.heads << "\nhidden = " << model.hidden << "\nmax_seq_len = " << model.max_seq_len
@@ -106,7 +112,32 @@ std::string Config::to_ini() const {
      << "\nbatch_size = " << score.batch_size << "\n";
   os << "\n[select]\nthreshold = " << select.threshold << "\nquantile = " << select.quantile
      << "\nvalue = " << select.value << "\nkeep_ratio = " << select.keep_ratio << "\n";
+  os << "\n[pretrain]\nsteps = " << pretrain.steps << "\nbatch_size = " << pretrain.batch_size << "\nlr = " << pretrain.lr
+     << "\ncache = " << pretrain.cache << "\n";
+  os << "\n[compare]\nrows = " << compare.rows << "\n";
   return os.str();
+}
+
+std::vector<std::string> compare_rows(const CompareConfig& cc, bool labelled) {
+  static const std::vector<std::string> known = {"clues", "full", "random", "perplexity", "ifd", "ratio", "oracle"};
+  std::vector<std::string> asked;
+  if (cc.rows == "none") return {};
+  if (cc.rows == "all") {
+    asked = known;
+  } else {
+    std::stringstream ss(cc.rows);
+    std::string item;
+    while (std::getline(ss, item, ','))
+      if (!item.empty()) {
+        require(std::find(known.begin(), known.end(), item) != known.end(),
+                "compare.rows: unknown row \"" + item + "\" (use all, none, or of " + join(known, ", ") + ")");
+        asked.push_back(item);
+      }
+  }
+  std::vector<std::string> out;
+  for (const auto& k : known)  // table order, each once
+    if (std::find(asked.begin(), asked.end(), k) != asked.end() && (k != "oracle" || labelled)) out.push_back(k);
+  return out;
 }
 
 }  // namespace clues

@@ -54,6 +54,24 @@ struct SelectConfig {
   double keep_ratio = 0.5;         // with threshold=ratio: baseline, fixed share per silo
 };
 
+// Pretraining of the base model on public data (--pretrain), before the warm-up: all
+// weights, then cached under `cache` by a hash of the corpus and these settings.
+struct PretrainConfig {
+  std::vector<std::string> corpus;  // JSONL (prompt format) or plain text (one sample per line)
+  int64_t steps = 1500;
+  int64_t batch_size = 32;
+  double lr = 3e-3;
+  std::string cache;                // folder of cached bases (the app fills in a default)
+};
+
+// The comparison after selection: each row fine-tunes collaboratively from the base model
+// on its selection and is evaluated on every silo's --test set (needs --test for all).
+struct CompareConfig {
+  // all | none | comma list of clues, full, random, perplexity, ifd, ratio, oracle
+  // (oracle only with --labels for every silo).
+  std::string rows = "all";
+};
+
 struct Config {
   std::vector<NamedPath> silos;
   std::string validation;
@@ -70,6 +88,8 @@ struct Config {
   TrainConfig train;
   ScoreConfig score;
   SelectConfig select;
+  PretrainConfig pretrain;
+  CompareConfig compare;
 
   // Throws InputError naming the first bad setting and what would fix it.
   void validate() const;
@@ -78,6 +98,10 @@ struct Config {
 };
 
 // "ita=data/x.jsonl" -> {ita, data/x.jsonl}; "data/ita.jsonl" -> {ita, data/ita.jsonl}.
+// Comparison rows in table order, from CompareConfig::rows ("all" expands, oracle only
+// when `labelled`); throws InputError for an unknown name.
+std::vector<std::string> compare_rows(const CompareConfig& cc, bool labelled);
+
 NamedPath parse_named_path(const std::string& spec, bool name_required);
 
 }  // namespace clues

@@ -20,8 +20,10 @@
 #include "io/jsonl.h"
 #include "lib/checkpoint.h"
 #include "lib/engines.h"
+#include "lib/evaluate.h"
 #include "lib/log.h"
 #include "lib/model.h"
+#include "lib/pretrain.h"
 #include "lib/score.h"
 #include "lib/select.h"
 #include "lib/tokenizer.h"
@@ -58,9 +60,9 @@ struct Silo {
   std::vector<Encoded> test;    // empty without --test
   int64_t truncated = 0;
   AdamState adam;
-  torch::Tensor theta;          // trainable weights after this round's local training
   std::vector<double> score;
   std::vector<uint8_t> selected;
+  std::vector<double> loss, ifd;  // under the warm-up's final model (perplexity and IFD baselines)
   double test_loss = -1;
 };
 
@@ -88,14 +90,7 @@ int64_t file_size_or_zero(const std::string& p) {
 
 // Mean response loss of `data` under the model (no gradients).
 double mean_loss(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
-  torch::NoGradGuard ng;
-  double sum = 0;
-  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch)) {
-    std::vector<const Encoded*> b;
-    for (size_t i = s; i < std::min(data.size(), s + static_cast<size_t>(batch)); ++i) b.push_back(&data[i]);
-    sum += per_sample_loss(model, make_batch(b)).sum().item<double>();
-  }
-  return data.empty() ? -1 : sum / static_cast<double>(data.size());
+  return data.empty() ? -1 : mean(sample_losses(model, data, batch));
 }
 
 template <typename T>
@@ -113,13 +108,34 @@ std::vector<T> recv_vec(const Comm& c, int src, int tag) {
   return v;
 }
 
+// One vector per silo, collected on rank 0 in silo order from the ranks hosting them
+// (`local(j)` is called on silo j's owner); other ranks get empty vectors.
+template <typename T>
+std::vector<std::vector<T>> collect(const Comm& comm, int64_t n_silos, const std::function<int(int64_t)>& owner,
+                                    const std::function<std::vector<T>(int64_t)>& local) {
+  std::vector<std::vector<T>> out(static_cast<size_t>(n_silos));
+  constexpr int kTag = 11;
+  for (int64_t j = 0; j < n_silos; ++j) {
+    const int o = owner(j);
+    if (o == comm.rank()) {
+      if (comm.is_root())
+        out[static_cast<size_t>(j)] = local(j);
+      else
+        send_vec(comm, local(j), kTag);
+    } else if (comm.is_root()) {
+      out[static_cast<size_t>(j)] = recv_vec<T>(comm, o, kTag);
+    }
+  }
+  return out;
+}
+
 // Checks the output folder before anything is written; rank 0 only.
 void prepare_output(const Config& cfg) {
   const std::string report = cfg.out + "/report.json";
   const std::string saved_cfg = cfg.out + "/run_config.ini";
   const bool has_ckpt = fs::exists(checkpoint_dir(cfg.out)) && !fs::is_empty(checkpoint_dir(cfg.out));
   if (cfg.overwrite) {
-    for (const char* p : {"report.json", "scores.h5", "selected", "checkpoints", "run_config.ini"})
+    for (const char* p : {"report.json", "scores.h5", "selected", "checkpoints", "run_config.ini", "comparison.md"})
       fs::remove_all(cfg.out + "/" + p);
   } else if (cfg.resume) {
     if (fs::exists(saved_cfg) && read_text(saved_cfg) != cfg.to_ini())
@@ -149,7 +165,126 @@ void write_file_h5(const std::string& path, const std::function<void(H5File&)>& 
 
 double nan_to(double v, double fallback) { return std::isnan(v) ? fallback : v; }
 
+double mean_of(const std::vector<RowSilo>& v, double RowSilo::*field) {
+  double sum = 0;
+  for (const auto& x : v) {
+    if (x.*field < 0) return -1;
+    sum += x.*field;
+  }
+  return v.empty() ? -1 : sum / static_cast<double>(v.size());
+}
+
+// Detection figures of a row per silo and pooled (pooled only when every silo has labels).
+void fill_detection(CompareRow& cr, const std::vector<std::vector<double>>& ranking,
+                    const std::vector<std::vector<uint8_t>>& sel, const std::vector<std::vector<uint8_t>>& labels) {
+  std::vector<double> pr;
+  std::vector<uint8_t> ps, pl;
+  bool all = true, ranked = true;
+  for (size_t u = 0; u < cr.silos.size(); ++u) {
+    if (labels[u].empty()) {
+      all = false;
+      continue;
+    }
+    auto& rs = cr.silos[u];
+    if (!ranking[u].empty()) rs.auroc = nan_to(auroc(ranking[u], labels[u]), -1);
+    ranked = ranked && !ranking[u].empty();
+    const Detection d = detection(sel[u], labels[u]);
+    rs.precision = d.precision;
+    rs.recall = d.recall;
+    rs.f1 = d.f1;
+    pr.insert(pr.end(), ranking[u].begin(), ranking[u].end());
+    ps.insert(ps.end(), sel[u].begin(), sel[u].end());
+    pl.insert(pl.end(), labels[u].begin(), labels[u].end());
+  }
+  if (!all || pl.empty()) return;
+  if (ranked) cr.pooled_auroc = nan_to(auroc(pr, pl), -1);
+  const Detection d = detection(ps, pl);
+  cr.pooled_precision = d.precision;
+  cr.pooled_recall = d.recall;
+  cr.pooled_f1 = d.f1;
+}
+
 }  // namespace
+
+std::vector<uint8_t> row_selection(const std::string& row, const std::vector<double>& score,
+                                   const std::vector<uint8_t>& clues_selected, const std::vector<double>& loss,
+                                   const std::vector<double>& ifd_values, const std::vector<uint8_t>& labels,
+                                   const Config& cfg, int64_t silo) {
+  const int64_t n = static_cast<int64_t>(score.size());
+  const int64_t k = std::accumulate(clues_selected.begin(), clues_selected.end(), int64_t{0});
+  if (row == "clues") return clues_selected;
+  if (row == "full") return std::vector<uint8_t>(static_cast<size_t>(n), 1);
+  if (row == "random") return select_random(n, k, cfg.seed, silo);
+  if (row == "perplexity") return select_lowest_loss(loss, k);
+  if (row == "ifd") return select_ifd(ifd_values, k);
+  if (row == "ratio") return select_top_ratio(score, cfg.select.keep_ratio);
+  if (row == "oracle") {
+    if (labels.size() != score.size()) throw InputError("the oracle row needs --labels for every silo");
+    std::vector<uint8_t> out(labels.size());
+    for (size_t i = 0; i < labels.size(); ++i) out[i] = labels[i] == 0;
+    return out;
+  }
+  throw InputError("unknown comparison row " + row);
+}
+
+std::vector<double> row_ranking(const std::string& row, const std::vector<double>& score,
+                                const std::vector<double>& loss, const std::vector<double>& ifd_values) {
+  if (row == "clues" || row == "ratio") return score;
+  if (row == "perplexity") {
+    std::vector<double> r(loss.size());
+    std::transform(loss.begin(), loss.end(), r.begin(), [](double l) { return -l; });
+    return r;
+  }
+  if (row == "ifd") return ifd_ranking(ifd_values);
+  return {};
+}
+
+std::string comparison_markdown(const std::vector<CompareRow>& rows, const std::vector<std::string>& silo_names) {
+  auto f = [](double v, const char* fmt) {
+    if (v < 0 || std::isnan(v)) return std::string("-");
+    char b[32];
+    std::snprintf(b, sizeof b, fmt, v);
+    return std::string(b);
+  };
+  const CompareRow* full = nullptr;
+  const CompareRow* oracle = nullptr;
+  for (const auto& r : rows) {
+    if (r.name == "full") full = &r;
+    if (r.name == "oracle") oracle = &r;
+  }
+  const bool gap = full && oracle && full->macro_loss > oracle->macro_loss && oracle->macro_loss >= 0;
+  std::ostringstream os;
+  os << "| row | kept | macro test loss | macro perplexity | macro exact match | pooled AUROC | pooled precision | "
+        "pooled recall | pooled F1 |" << (gap ? " gap closed |" : "") << "\n";
+  os << "|---|---|---|---|---|---|---|---|---|" << (gap ? "---|" : "") << "\n";
+  for (const auto& r : rows) {
+    int64_t kept = 0;
+    for (const auto& s : r.silos) kept += s.kept;
+    os << "| " << r.name << " | " << kept << " | " << f(r.macro_loss, "%.4f") << " | " << f(r.macro_perplexity, "%.3f")
+       << " | " << f(r.macro_exact_match, "%.3f") << " | " << f(r.pooled_auroc, "%.3f") << " | "
+       << f(r.pooled_precision, "%.3f") << " | " << f(r.pooled_recall, "%.3f") << " | " << f(r.pooled_f1, "%.3f") << " |";
+    if (gap) {
+      const double g = (full->macro_loss - r.macro_loss) / (full->macro_loss - oracle->macro_loss);
+      char b[32];
+      std::snprintf(b, sizeof b, " %.0f%% |", 100.0 * g);
+      os << (r.macro_loss < 0 ? std::string(" - |") : std::string(b));
+    }
+    os << "\n";
+  }
+  os << "\nPer silo (test loss / exact match / kept / AUROC):\n\n| row |";
+  for (const auto& n : silo_names) os << " " << n << " |";
+  os << "\n|---|";
+  for (size_t i = 0; i < silo_names.size(); ++i) os << "---|";
+  os << "\n";
+  for (const auto& r : rows) {
+    os << "| " << r.name << " |";
+    for (const auto& s : r.silos)
+      os << " " << f(s.test_loss, "%.4f") << " / " << f(s.exact_match, "%.3f") << " / " << s.kept << " / "
+         << f(s.auroc, "%.3f") << " |";
+    os << "\n";
+  }
+  return os.str();
+}
 
 namespace {
 RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm);
@@ -229,8 +364,10 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   comm.barrier();
   end_phase("load");
 
-  // ---- model
+  // ---- model (the base: pretrained on the public corpus when one is given)
   Decoder model = make_model(cfg.model, cfg.seed);
+  pretrain_base(cfg, comm, model);
+  end_phase("pretrain");
   const NamedTensors named = model->trainable();
   const auto params = model->trainable_tensors();
   const int64_t P = model->trainable_numel();
@@ -242,7 +379,8 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     write_file_h5(checkpoint_dir(cfg.out) + "/base.h5", [&](H5File& f) { write_tensors(f, "/params", all); });
   }
   for (auto& s : mine) s.adam = AdamState::zeros_like(params);
-  torch::Tensor theta = flatten(params);
+  const torch::Tensor theta0 = flatten(params);  // every comparison row starts here too
+  torch::Tensor theta = theta0;
 
   // ---- warm-up: R rounds of local training and weighted averaging
   const TrainConfig& tc = cfg.train;
@@ -271,22 +409,13 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   }
   for (int64_t r = first_round; r < tc.rounds; ++r) {
     const double t_round = elapsed_s();
-    double loss_local = 0;
-    std::map<int64_t, Silo*> by_index;
-    for (auto& s : mine) {
-      unflatten_into(theta, params);
-      const double loss = train_round(model, s.enc, s.adam, tc, cfg.seed, s.index, r);
-      loss_local += counts[static_cast<size_t>(s.index)] / N * loss;
-      s.theta = flatten(params);
-      by_index[s.index] = &s;
-    }
-    const double loss = comm.allreduce_sum(loss_local);
-    auto reduce = [&](const std::function<torch::Tensor(const Silo&)>& pick) {
-      return federated_average(comm, counts, owner_of, [&](int64_t j) { return pick(*by_index.at(j)); }, P);
-    };
-    theta = reduce([](const Silo& s) { return s.theta; });
-    const auto m_avg = reduce([](const Silo& s) { return flatten(s.adam.m); });
-    const auto v_avg = reduce([](const Silo& s) { return flatten(s.adam.v); });
+    std::vector<LocalSilo> locals;
+    for (auto& s : mine) locals.push_back({s.index, &s.enc, &s.adam});
+    const RoundResult rr = federated_round(comm, model, locals, counts, owner_of, theta, tc, cfg.seed, r, true);
+    theta = rr.theta;
+    const double loss = rr.loss;
+    const auto& m_avg = rr.m;
+    const auto& v_avg = rr.v;
     const double lr = round_mean_lr(tc, r);
     for (const auto& s : mine) {
       write_file_h5(silo_moments_file(cfg.out, r, s.name), [&](H5File& f) {
@@ -384,37 +513,102 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     write_text_atomic(cfg.out + "/selected/" + s.name + ".jsonl", kept);
     if (!s.test.empty()) s.test_loss = mean_loss(model, s.test, cfg.score.batch_size);
   }
-  // Scalars to rank 0, in silo order (labels too: they are evaluation-only ground truth).
+  // Per-sample losses under the same model, for the perplexity and IFD baselines.
+  for (auto& s : mine) {
+    s.loss = sample_losses(model, s.enc, cfg.score.batch_size);
+    std::vector<Encoded> alone;
+    for (const auto& e : s.enc) alone.push_back(answer_alone(e));
+    s.ifd = ifd(s.loss, sample_losses(model, alone, cfg.score.batch_size));
+  }
+  // Per-silo vectors to rank 0, in silo order (labels too: evaluation-only ground truth).
   RunSummary summary;
   summary.threshold = tau;
-  std::vector<std::vector<double>> all_scores(static_cast<size_t>(S));
-  std::vector<std::vector<uint8_t>> all_sel(static_cast<size_t>(S)), all_labels(static_cast<size_t>(S));
+  auto silo_at = [&](int64_t j) -> const Silo& {
+    return *std::find_if(mine.begin(), mine.end(), [&](const Silo& x) { return x.index == j; });
+  };
+  const auto all_scores = collect<double>(comm, S, owner_of, [&](int64_t j) { return silo_at(j).score; });
+  const auto all_sel = collect<uint8_t>(comm, S, owner_of, [&](int64_t j) { return silo_at(j).selected; });
+  const auto all_labels = collect<uint8_t>(comm, S, owner_of, [&](int64_t j) { return silo_at(j).labels; });
+  const auto all_loss = collect<double>(comm, S, owner_of, [&](int64_t j) { return silo_at(j).loss; });
+  const auto all_ifd = collect<double>(comm, S, owner_of, [&](int64_t j) { return silo_at(j).ifd; });
   std::vector<double> test_losses(static_cast<size_t>(S), -1);
-  for (int64_t j = 0; j < S; ++j) {
-    const int o = owner_of(j);
-    const size_t u = static_cast<size_t>(j);
-    if (o == comm.rank()) {
-      const Silo& s = *std::find_if(mine.begin(), mine.end(), [&](const Silo& x) { return x.index == j; });
-      if (comm.is_root()) {
-        all_scores[u] = s.score;
-        all_sel[u] = s.selected;
-        all_labels[u] = s.labels;
-        test_losses[u] = s.test_loss;
-      } else {
-        send_vec(comm, s.score, 11);
-        send_vec(comm, s.selected, 12);
-        send_vec(comm, s.labels, 13);
-        send_vec(comm, std::vector<double>{s.test_loss}, 14);
-      }
-    } else if (comm.is_root()) {
-      all_scores[u] = recv_vec<double>(comm, o, 11);
-      all_sel[u] = recv_vec<uint8_t>(comm, o, 12);
-      all_labels[u] = recv_vec<uint8_t>(comm, o, 13);
-      test_losses[u] = recv_vec<double>(comm, o, 14).at(0);
-    }
+  {
+    const auto t = collect<double>(comm, S, owner_of, [&](int64_t j) { return std::vector<double>{silo_at(j).test_loss}; });
+    for (int64_t j = 0; comm.is_root() && j < S; ++j) test_losses[static_cast<size_t>(j)] = t[static_cast<size_t>(j)].at(0);
   }
   comm.barrier();
   end_phase("selection");
+
+  // ---- comparison: each row fine-tunes from the base on its selection (same rounds,
+  // steps and seed as the warm-up) and is evaluated on every silo's --test set.
+  {
+    const bool have_tests = comm.all_ok(std::all_of(mine.begin(), mine.end(), [](const Silo& s) { return !s.test.empty(); }));
+    const bool labelled = comm.all_ok(std::all_of(mine.begin(), mine.end(), [](const Silo& s) { return !s.labels.empty(); }));
+    auto rows = compare_rows(cfg.compare, labelled);
+    if (!rows.empty() && !have_tests) {
+      log0(comm, "comparison skipped: it needs a clean held-out set for every silo (--test NAME=PATH)");
+      rows.clear();
+    }
+    const double t_cmp = elapsed_s();
+    for (size_t ri = 0; ri < rows.size(); ++ri) {
+      const std::string& row = rows[ri];
+      std::vector<double> row_counts(static_cast<size_t>(S), 0.0);
+      std::vector<std::vector<Encoded>> subset(mine.size());
+      std::vector<AdamState> adam(mine.size());
+      std::vector<LocalSilo> locals;
+      std::map<int64_t, std::vector<uint8_t>> sel;
+      for (size_t i = 0; i < mine.size(); ++i) {
+        const Silo& s = mine[i];
+        sel[s.index] = row_selection(row, s.score, s.selected, s.loss, s.ifd, s.labels, cfg, s.index);
+        for (size_t k = 0; k < s.enc.size(); ++k)
+          if (sel[s.index][k]) subset[i].push_back(s.enc[k]);
+        row_counts[static_cast<size_t>(s.index)] = static_cast<double>(subset[i].size());
+        adam[i] = AdamState::zeros_like(params);
+        locals.push_back({s.index, &subset[i], &adam[i]});
+      }
+      for (auto& c : row_counts) c = comm.allreduce_sum(c);
+      const double row_total = std::accumulate(row_counts.begin(), row_counts.end(), 0.0);
+      torch::Tensor th = theta0;
+      if (row_total > 0)
+        for (int64_t r = 0; r < tc.rounds; ++r)
+          th = federated_round(comm, model, locals, row_counts, owner_of, th, tc, cfg.seed, r, false).theta;
+      unflatten_into(th, params);
+      const auto metrics = collect<double>(comm, S, owner_of, [&](int64_t j) {
+        const TestMetrics m = evaluate(model, silo_at(j).test, cfg.score.batch_size);
+        return row_total > 0 ? std::vector<double>{m.loss, m.perplexity, m.exact_match} : std::vector<double>{-1, -1, -1};
+      });
+      const auto row_sel = collect<uint8_t>(comm, S, owner_of, [&](int64_t j) { return sel.at(j); });
+      if (comm.is_root()) {
+        CompareRow cr;
+        cr.name = row;
+        std::vector<std::vector<double>> ranking(static_cast<size_t>(S));
+        for (int64_t j = 0; j < S; ++j) {
+          const size_t u = static_cast<size_t>(j);
+          ranking[u] = row_ranking(row, all_scores[u], all_loss[u], all_ifd[u]);
+          RowSilo rs;
+          rs.kept = std::accumulate(row_sel[u].begin(), row_sel[u].end(), int64_t{0});
+          rs.test_loss = metrics[u][0];
+          rs.perplexity = metrics[u][1];
+          rs.exact_match = metrics[u][2];
+          cr.silos.push_back(rs);
+        }
+        fill_detection(cr, ranking, row_sel, all_labels);
+        cr.macro_loss = mean_of(cr.silos, &RowSilo::test_loss);
+        cr.macro_perplexity = mean_of(cr.silos, &RowSilo::perplexity);
+        cr.macro_exact_match = mean_of(cr.silos, &RowSilo::exact_match);
+        summary.comparison.push_back(cr);
+      }
+      const double dt = elapsed_s() - t_cmp;
+      char buf[240];
+      std::snprintf(buf, sizeof buf, "comparison row %zu/%zu (%s): %.0f samples, macro test loss %.4f, %s elapsed, ETA %s",
+                    ri + 1, rows.size(), row.c_str(), row_total,
+                    comm.is_root() ? summary.comparison.back().macro_loss : 0.0, format_seconds(dt).c_str(),
+                    format_seconds(dt / static_cast<double>(ri + 1) * static_cast<double>(rows.size() - ri - 1)).c_str());
+      log0(comm, buf);
+    }
+    comm.barrier();
+    end_phase("comparison");
+  }
 
   // ---- outputs (rank 0): scores.h5, then report.json last
   if (comm.is_root()) {
@@ -456,6 +650,8 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
         const size_t u = static_cast<size_t>(j);
         f.write_f64("/silos/" + cfg.silos[u].name + "/score", all_scores[u]);
         f.write_u8("/silos/" + cfg.silos[u].name + "/selected", all_sel[u]);
+        f.write_f64("/silos/" + cfg.silos[u].name + "/warmup_loss", all_loss[u]);
+        f.write_f64("/silos/" + cfg.silos[u].name + "/ifd", all_ifd[u]);
       }
       f.write_f64("/anchor/score", anchor_score);
       f.write_f64("/checkpoints/lr", lrs);
@@ -494,6 +690,36 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     if (summary.pooled_auroc >= 0)
       rep["pooled"] = {{"auroc", summary.pooled_auroc}, {"precision", summary.pooled_precision},
                        {"recall", summary.pooled_recall}, {"f1", summary.pooled_f1}};
+    for (const auto& cr : summary.comparison) {
+      nlohmann::json r;
+      auto put = [](nlohmann::json& j, const char* k, double v) { j[k] = v < 0 ? nlohmann::json() : nlohmann::json(v); };
+      put(r, "macro_test_loss", cr.macro_loss);
+      put(r, "macro_perplexity", cr.macro_perplexity);
+      put(r, "macro_exact_match", cr.macro_exact_match);
+      put(r["pooled"], "auroc", cr.pooled_auroc);
+      put(r["pooled"], "precision", cr.pooled_precision);
+      put(r["pooled"], "recall", cr.pooled_recall);
+      put(r["pooled"], "f1", cr.pooled_f1);
+      for (size_t u = 0; u < cr.silos.size(); ++u) {
+        const RowSilo& x = cr.silos[u];
+        auto& j = r["silos"][cfg.silos[u].name];
+        j["kept"] = x.kept;
+        put(j, "test_loss", x.test_loss);
+        put(j, "perplexity", x.perplexity);
+        put(j, "exact_match", x.exact_match);
+        put(j, "auroc", x.auroc);
+        put(j, "precision", x.precision);
+        put(j, "recall", x.recall);
+        put(j, "f1", x.f1);
+      }
+      rep["comparison"][cr.name] = r;
+    }
+    if (!summary.comparison.empty()) {
+      std::vector<std::string> names;
+      for (const auto& sp : cfg.silos) names.push_back(sp.name);
+      write_text_atomic(cfg.out + "/comparison.md", "# Comparison (" + cfg.out + ")\n\n" +
+                                                       comparison_markdown(summary.comparison, names));
+    }
     for (const auto& [k, v] : timings) rep["timings_s"][k] = v;
     write_text_atomic(cfg.out + "/report.json", rep.dump(2) + "\n");
   }
@@ -526,6 +752,12 @@ std::string format_summary(const RunSummary& s) {
     std::snprintf(buf, sizeof buf, "pooled: AUROC %.3f, precision %.3f, recall %.3f, F1 %.3f\n", s.pooled_auroc,
                   s.pooled_precision, s.pooled_recall, s.pooled_f1);
     os << buf;
+  }
+  if (!s.comparison.empty()) {
+    std::vector<std::string> names;
+    for (const auto& x : s.silos) names.push_back(x.name);
+    os << "\ncomparison (each row fine-tuned from the base on its selection, evaluated on --test):\n"
+       << comparison_markdown(s.comparison, names);
   }
   std::snprintf(buf, sizeof buf, "wall time %s\n", format_seconds(s.seconds).c_str());
   os << buf;

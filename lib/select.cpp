@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <random>
 
 #include "io/error.h"
 
@@ -38,13 +39,53 @@ std::vector<uint8_t> select_at_threshold(const std::vector<double>& scores, doub
   return out;
 }
 
-std::vector<uint8_t> select_top_ratio(const std::vector<double>& scores, double ratio) {
+std::vector<uint8_t> select_top_k(const std::vector<double>& scores, int64_t k) {
   std::vector<size_t> idx(scores.size());
   std::iota(idx.begin(), idx.end(), 0);
   std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
-  const size_t keep = static_cast<size_t>(std::llround(ratio * static_cast<double>(scores.size())));
   std::vector<uint8_t> out(scores.size(), 0);
-  for (size_t i = 0; i < keep && i < idx.size(); ++i) out[idx[i]] = 1;
+  for (size_t i = 0; static_cast<int64_t>(i) < k && i < idx.size(); ++i) out[idx[i]] = 1;
+  return out;
+}
+
+std::vector<uint8_t> select_top_ratio(const std::vector<double>& scores, double ratio) {
+  return select_top_k(scores, std::llround(ratio * static_cast<double>(scores.size())));
+}
+
+std::vector<uint8_t> select_lowest_loss(const std::vector<double>& losses, int64_t k) {
+  std::vector<double> neg(losses.size());
+  std::transform(losses.begin(), losses.end(), neg.begin(), [](double l) { return -l; });
+  return select_top_k(neg, k);
+}
+
+std::vector<double> ifd(const std::vector<double>& loss_with_prompt, const std::vector<double>& loss_alone) {
+  if (loss_with_prompt.size() != loss_alone.size()) throw InputError("ifd: loss vectors differ in length");
+  std::vector<double> out(loss_alone.size());
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = loss_alone[i] > 0 ? loss_with_prompt[i] / loss_alone[i] : std::numeric_limits<double>::infinity();
+  return out;
+}
+
+std::vector<double> ifd_ranking(const std::vector<double>& ifd_values) {
+  std::vector<double> r(ifd_values.size());
+  std::transform(ifd_values.begin(), ifd_values.end(), r.begin(), [](double v) { return v < 1.0 ? v : -1.0; });
+  return r;
+}
+
+std::vector<uint8_t> select_ifd(const std::vector<double>& ifd_values, int64_t k) {
+  int64_t below = 0;
+  for (double v : ifd_values) below += v < 1.0;
+  return select_top_k(ifd_ranking(ifd_values), std::min(k, below));
+}
+
+std::vector<uint8_t> select_random(int64_t n, int64_t k, uint64_t seed, int64_t silo) {
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(silo), 0x5e1ecu};
+  std::mt19937_64 rng(seq);
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  std::vector<uint8_t> out(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < std::min(k, n); ++i) out[static_cast<size_t>(idx[static_cast<size_t>(i)])] = 1;
   return out;
 }
 

@@ -19,8 +19,22 @@ double anchor_threshold(const std::vector<double>& anchor_scores, const SelectCo
 // 1 where score >= tau.
 std::vector<uint8_t> select_at_threshold(const std::vector<double>& scores, double tau);
 
-// Keeps the round(ratio * n) highest scores (ties broken by input order, earlier first).
+// Keeps the k highest scores (ties broken by input order, earlier first).
+std::vector<uint8_t> select_top_k(const std::vector<double>& scores, int64_t k);
+// Keeps the round(ratio * n) highest scores (the fixed keep-ratio baseline).
 std::vector<uint8_t> select_top_ratio(const std::vector<double>& scores, double ratio);
+
+// Baseline selections of k samples of one silo (the comparison rows):
+// perplexity: the k lowest response losses under the warm-up's final model.
+std::vector<uint8_t> select_lowest_loss(const std::vector<double>& losses, int64_t k);
+// IFD (instruction-following difficulty) = loss(answer | prompt) / loss(answer alone);
+// its authors keep the highest IFD among samples with IFD < 1 (at most k of them).
+std::vector<double> ifd(const std::vector<double>& loss_with_prompt, const std::vector<double>& loss_alone);
+std::vector<uint8_t> select_ifd(const std::vector<double>& ifd_values, int64_t k);
+// The ranking IFD selection implies (higher is kept first; IFD >= 1 all rank last, tied).
+std::vector<double> ifd_ranking(const std::vector<double>& ifd_values);
+// k of n samples drawn uniformly, a pure function of (seed, silo).
+std::vector<uint8_t> select_random(int64_t n, int64_t k, uint64_t seed, int64_t silo);
 
 // Area under the ROC curve of `scores` ranking clean (label 0) above low quality (label 1);
 // ties count one half. NaN when only one class is present.

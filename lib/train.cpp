@@ -2,6 +2,7 @@
 #include "lib/train.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -69,14 +70,14 @@ void adamw_step(const std::vector<torch::Tensor>& params, AdamState& st, const T
   }
 }
 
-double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& st, const TrainConfig& tc,
-                   uint64_t seed, int64_t silo, int64_t round) {
+double train_steps(Decoder& model, const std::vector<Encoded>& data, const std::vector<int64_t>& order,
+                   AdamState& st, const TrainConfig& tc, int64_t first_step, int64_t steps, int64_t total,
+                   const std::function<void(int64_t)>& after_step) {
   if (data.empty()) throw InputError("a silo without samples cannot be trained on");
+  if (static_cast<int64_t>(order.size()) < steps * tc.batch_size) throw Error("train_steps: order too short");
   const auto params = model->trainable_tensors();
-  const auto order = round_order(static_cast<int64_t>(data.size()), tc, seed, silo, round);
-  const int64_t total = tc.rounds * tc.local_steps;
   double loss_sum = 0;
-  for (int64_t s = 0; s < tc.local_steps; ++s) {
+  for (int64_t s = 0; s < steps; ++s) {
     std::vector<const Encoded*> batch;
     for (int64_t b = 0; b < tc.batch_size; ++b)
       batch.push_back(&data[static_cast<size_t>(order[static_cast<size_t>(s * tc.batch_size + b)])]);
@@ -84,10 +85,55 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
     auto loss = per_sample_loss(model, make_batch(batch)).mean();
     loss.backward();
     if (tc.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, tc.grad_clip);
-    adamw_step(params, st, tc, lr_at(tc, round * tc.local_steps + s, total));
+    adamw_step(params, st, tc, lr_at(tc, first_step + s, total));
     loss_sum += loss.item<double>();
+    if (after_step) after_step(s);
   }
-  return loss_sum / static_cast<double>(tc.local_steps);
+  return loss_sum / static_cast<double>(std::max<int64_t>(steps, 1));
+}
+
+double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& st, const TrainConfig& tc,
+                   uint64_t seed, int64_t silo, int64_t round) {
+  const auto order = round_order(static_cast<int64_t>(data.size()), tc, seed, silo, round);
+  return train_steps(model, data, order, st, tc, round * tc.local_steps, tc.local_steps, tc.rounds * tc.local_steps);
+}
+
+RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<LocalSilo>& mine,
+                            const std::vector<double>& counts, const std::function<int(int64_t)>& owner,
+                            const torch::Tensor& theta, const TrainConfig& tc, uint64_t seed, int64_t round,
+                            bool average_moments) {
+  const auto params = model->trainable_tensors();
+  const int64_t P = theta.numel();
+  double total = 0;
+  for (double c : counts) total += c;
+  double loss_local = 0;
+  std::map<int64_t, std::pair<const LocalSilo*, torch::Tensor>> local;  // index -> (silo, trained weights)
+  for (const auto& s : mine) {
+    const double n = counts[static_cast<size_t>(s.index)];
+    if (n <= 0) {
+      local[s.index] = {&s, torch::zeros({P})};
+      continue;
+    }
+    unflatten_into(theta, params);
+    loss_local += n / total * train_round(model, *s.data, *s.adam, tc, seed, s.index, round);
+    local[s.index] = {&s, flatten(params)};
+  }
+  RoundResult r;
+  r.loss = comm.allreduce_sum(loss_local);
+  auto reduce = [&](const std::function<torch::Tensor(int64_t)>& pick) {
+    return federated_average(comm, counts, owner, pick, P);
+  };
+  r.theta = reduce([&](int64_t j) { return local.at(j).second; });
+  if (average_moments) {
+    auto moments = [&](int64_t j, bool first) {
+      if (counts[static_cast<size_t>(j)] <= 0) return torch::zeros({P});
+      const LocalSilo* s = local.at(j).first;
+      return flatten(first ? s->adam->m : s->adam->v);
+    };
+    r.m = reduce([&](int64_t j) { return moments(j, true); });
+    r.v = reduce([&](int64_t j) { return moments(j, false); });
+  }
+  return r;
 }
 
 torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,

@@ -36,6 +36,13 @@ std::vector<int64_t> round_order(int64_t n, const TrainConfig& tc, uint64_t seed
 // One AdamW step on the model's trainable parameters with the gradients they hold.
 void adamw_step(const std::vector<torch::Tensor>& params, AdamState& st, const TrainConfig& tc, double lr);
 
+// Optimizer steps first_step .. first_step + steps - 1 of a schedule of `total` steps, on
+// consecutive batches of tc.batch_size indices from `order` (steps * batch_size of them).
+// Returns the mean training loss; after_step(s) is called after each step when given.
+double train_steps(Decoder& model, const std::vector<Encoded>& data, const std::vector<int64_t>& order,
+                   AdamState& st, const TrainConfig& tc, int64_t first_step, int64_t steps, int64_t total,
+                   const std::function<void(int64_t)>& after_step = nullptr);
+
 // Trains `model` on `data` for one round (local_steps AdamW steps) and returns the mean
 // training loss over the round.
 double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& st, const TrainConfig& tc,
@@ -47,5 +54,23 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
 torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,
                                 const std::function<int(int64_t)>& owner,
                                 const std::function<torch::Tensor(int64_t)>& local, int64_t numel);
+
+// One silo hosted by this rank, as federated_round sees it.
+struct LocalSilo {
+  int64_t index = 0;                        // position in the job's silo list
+  const std::vector<Encoded>* data = nullptr;
+  AdamState* adam = nullptr;                // carried from round to round
+};
+struct RoundResult {
+  torch::Tensor theta, m, v;  // averaged trainable weights and Adam moments (flat)
+  double loss = 0;            // sample-weighted mean training loss
+};
+// One round of collaborative training: every hosted silo with counts[j] > 0 trains
+// local_steps from `theta`; weights (and, when asked, moments) are averaged weighted by
+// counts (silos with no samples take no part). The model ends holding the last silo's weights.
+RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<LocalSilo>& mine,
+                            const std::vector<double>& counts, const std::function<int(int64_t)>& owner,
+                            const torch::Tensor& theta, const TrainConfig& tc, uint64_t seed, int64_t round,
+                            bool average_moments);
 
 }  // namespace clues

@@ -1,0 +1,100 @@
+// Held-out evaluation and baseline losses (lib/evaluate.h).
+#include "lib/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace clues {
+
+std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
+  torch::NoGradGuard ng;
+  std::vector<double> out;
+  out.reserve(data.size());
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch)) {
+    std::vector<const Encoded*> b;
+    for (size_t i = s; i < std::min(data.size(), s + static_cast<size_t>(batch)); ++i) b.push_back(&data[i]);
+    const auto l = per_sample_loss(model, make_batch(b)).to(torch::kFloat64).contiguous();
+    out.insert(out.end(), l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
+  }
+  return out;
+}
+
+Encoded answer_alone(const Encoded& e) {
+  Encoded a;
+  a.ids.push_back(kBos);
+  a.ids.insert(a.ids.end(), e.ids.begin() + e.response_start, e.ids.end());
+  a.response_start = 1;
+  a.truncated = e.truncated;
+  return a;
+}
+
+std::vector<uint8_t> greedy_exact_match(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
+  torch::NoGradGuard ng;
+  std::vector<uint8_t> out(data.size(), 0);
+  const int64_t max_len = model->config().max_seq_len;
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch)) {
+    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch));
+    const int64_t B = static_cast<int64_t>(e - s);
+    std::vector<std::vector<int64_t>> seq(static_cast<size_t>(B));
+    std::vector<int64_t> want(static_cast<size_t>(B));
+    std::vector<bool> active(static_cast<size_t>(B), true);
+    for (int64_t b = 0; b < B; ++b) {
+      const Encoded& x = data[s + static_cast<size_t>(b)];
+      seq[static_cast<size_t>(b)].assign(x.ids.begin(), x.ids.begin() + x.response_start);
+      want[static_cast<size_t>(b)] = static_cast<int64_t>(x.ids.size()) - x.response_start;
+    }
+    for (int64_t step = 0;; ++step) {
+      int64_t L = 0, live = 0;
+      for (int64_t b = 0; b < B; ++b)
+        if (active[static_cast<size_t>(b)]) {
+          L = std::max<int64_t>(L, static_cast<int64_t>(seq[static_cast<size_t>(b)].size()));
+          ++live;
+        }
+      if (live == 0) break;
+      // Right padding: with causal attention a sample's last position never sees the pads.
+      auto ids = torch::full({B, L}, kPad, torch::kLong);
+      auto* ip = ids.data_ptr<int64_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const auto& q = seq[static_cast<size_t>(b)];
+        for (size_t t = 0; t < q.size() && static_cast<int64_t>(t) < L; ++t) ip[b * L + static_cast<int64_t>(t)] = q[t];
+      }
+      const auto pos = torch::arange(L, torch::kLong).unsqueeze(0).expand({B, L}).contiguous();
+      const auto mask = torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
+      const auto next = model->forward(ids, pos, mask).argmax(-1).contiguous();  // [B,L]
+      const auto* np = next.data_ptr<int64_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        if (!active[static_cast<size_t>(b)]) continue;
+        auto& q = seq[static_cast<size_t>(b)];
+        q.push_back(np[b * L + static_cast<int64_t>(q.size()) - 1]);
+        const int64_t made = step + 1;
+        if (q.back() == kEos || made >= want[static_cast<size_t>(b)] || static_cast<int64_t>(q.size()) >= max_len)
+          active[static_cast<size_t>(b)] = false;
+      }
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      const Encoded& x = data[s + static_cast<size_t>(b)];
+      const auto& q = seq[static_cast<size_t>(b)];
+      out[s + static_cast<size_t>(b)] =
+          q.size() == x.ids.size() && std::equal(q.begin() + x.response_start, q.end(), x.ids.begin() + x.response_start);
+    }
+  }
+  return out;
+}
+
+TestMetrics evaluate(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
+  TestMetrics m;
+  if (data.empty()) return m;
+  const auto l = sample_losses(model, data, batch);
+  double sum = 0;
+  for (double v : l) sum += v;
+  m.loss = sum / static_cast<double>(l.size());
+  m.perplexity = std::exp(m.loss);
+  const auto em = greedy_exact_match(model, data, batch);
+  double hits = 0;
+  for (auto v : em) hits += v;
+  m.exact_match = hits / static_cast<double>(em.size());
+  return m;
+}
+
+}  // namespace clues

@@ -1,0 +1,162 @@
+// Pretraining of the base model and its cache (lib/pretrain.h).
+#include "lib/pretrain.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "io/error.h"
+#include "io/files.h"
+#include "io/h5.h"
+#include "io/jsonl.h"
+#include "lib/checkpoint.h"
+#include "lib/log.h"
+#include "lib/tokenizer.h"
+#include "lib/train.h"
+
+namespace clues {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void fnv1a(uint64_t& h, const std::string& bytes) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+}
+}  // namespace
+
+std::vector<Encoded> read_corpus(const std::vector<std::string>& paths, int64_t max_len) {
+  std::vector<Encoded> out;
+  for (const auto& p : paths) {
+    if (ends_with(p, ".jsonl")) {
+      for (const auto& r : read_jsonl(p)) out.push_back(encode_sample(r, max_len));
+      continue;
+    }
+    std::stringstream ss(read_text(p));
+    std::string line;
+    while (std::getline(ss, line)) {
+      if (line.empty()) continue;
+      Encoded e;
+      e.ids.push_back(kBos);
+      auto bytes = encode_bytes(line);
+      if (static_cast<int64_t>(bytes.size()) > max_len - 2) {
+        bytes.resize(static_cast<size_t>(max_len - 2));
+        e.truncated = true;
+      }
+      e.ids.insert(e.ids.end(), bytes.begin(), bytes.end());
+      e.ids.push_back(kEos);
+      e.response_start = 1;
+      out.push_back(std::move(e));
+    }
+  }
+  if (out.empty()) throw InputError("the --pretrain corpus holds no samples");
+  return out;
+}
+
+std::string pretrain_key(const Config& cfg) {
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& p : cfg.pretrain.corpus) {
+    fnv1a(h, std::string("\0file\0", 6));
+    fnv1a(h, read_text(p));
+  }
+  const auto& m = cfg.model;
+  const auto& t = cfg.train;
+  std::ostringstream os;
+  os.precision(17);
+  os << m.vocab << ' ' << m.d_model << ' ' << m.layers << ' ' << m.heads << ' ' << m.hidden << ' ' << m.max_seq_len
+     << ' ' << m.rope_base << ' ' << cfg.pretrain.steps << ' ' << cfg.pretrain.batch_size << ' ' << cfg.pretrain.lr
+     << ' ' << t.warmup_frac << ' ' << t.min_lr_frac << ' ' << t.beta1 << ' ' << t.beta2 << ' ' << t.eps << ' '
+     << t.weight_decay << ' ' << t.grad_clip << ' ' << cfg.seed << " v1";
+  fnv1a(h, os.str());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string pretrain_file(const Config& cfg) { return cfg.pretrain.cache + "/base_" + pretrain_key(cfg) + ".h5"; }
+
+namespace {
+// Trains every weight of a fresh model of the run's shape on the corpus (rank 0).
+Decoder train_base(const Config& cfg, const Comm& comm) {
+  ModelConfig mc = cfg.model;
+  mc.finetune = "full";
+  Decoder base = make_model(mc, cfg.seed);
+  const auto data = read_corpus(cfg.pretrain.corpus, mc.max_seq_len);
+  TrainConfig tc = cfg.train;
+  tc.lr = cfg.pretrain.lr;
+  tc.batch_size = cfg.pretrain.batch_size;
+  tc.rounds = 1;
+  tc.local_steps = cfg.pretrain.steps;
+  const auto order = round_order(static_cast<int64_t>(data.size()), tc, cfg.seed, -1, 0);
+  AdamState st = AdamState::zeros_like(base->trainable_tensors());
+  log0(comm, "pretraining the base model: " + std::to_string(data.size()) + " public samples, " +
+                 std::to_string(tc.local_steps) + " steps of " + std::to_string(tc.batch_size) + " (all weights)");
+  Progress progress(comm, "pretraining", tc.local_steps, cfg.progress_s);
+  // In slices, so the progress line can show the running loss.
+  const int64_t slice = std::max<int64_t>(1, tc.local_steps / 10);
+  for (int64_t s0 = 0; s0 < tc.local_steps; s0 += slice) {
+    const int64_t n = std::min(slice, tc.local_steps - s0);
+    const std::vector<int64_t> part(order.begin() + s0 * tc.batch_size, order.begin() + (s0 + n) * tc.batch_size);
+    const double loss = train_steps(base, data, part, st, tc, s0, n, tc.local_steps,
+                                    [&](int64_t s) { progress.update(s0 + s + 1); });
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "pretraining steps %lld-%lld: loss %.4f", static_cast<long long>(s0 + 1),
+                  static_cast<long long>(s0 + n), loss);
+    log0(comm, buf);
+  }
+  progress.finish();
+  return base;
+}
+}  // namespace
+
+void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model) {
+  if (cfg.pretrain.corpus.empty()) return;
+  std::map<std::string, torch::Tensor> target;
+  for (const auto& p : model->named_parameters(true)) target.emplace(p.key(), p.value());
+  if (comm.is_root()) {
+    const std::string path = pretrain_file(cfg);
+    NamedTensors base;  // every parameter of a full model: the pretrained base
+    if (file_exists(path)) {
+      ModelConfig mc = cfg.model;
+      mc.finetune = "full";
+      Decoder holder = make_model(mc, cfg.seed);
+      for (const auto& p : holder->named_parameters(true)) base.emplace_back(p.key(), p.value());
+      torch::NoGradGuard ng;
+      read_tensors(H5File::open_read(path), "/params", base);
+      log0(comm, "pretrained base reused: " + path);
+    } else {
+      Decoder trained = train_base(cfg, comm);
+      for (const auto& p : trained->named_parameters(true)) base.emplace_back(p.key(), p.value());
+      make_dirs(cfg.pretrain.cache);
+      const std::string tmp = temp_path_for(path);
+      {
+        H5File f = H5File::create(tmp);
+        write_tensors(f, "/params", base);
+        f.set_attr("/", "config", cfg.to_ini());
+      }
+      commit_file(tmp, path);
+      log0(comm, "pretrained base saved: " + path);
+    }
+    torch::NoGradGuard ng;
+    for (const auto& [name, t] : base) {
+      auto it = target.find(name);
+      if (it == target.end() || !it->second.sizes().equals(t.sizes()))
+        throw Error("pretrained base: parameter " + name + " does not fit the model");
+      it->second.copy_(t);
+    }
+  }
+  // Same bytes on every rank (LoRA adapters were identical already).
+  torch::NoGradGuard ng;
+  for (auto& [name, t] : target) {
+    TORCH_CHECK(t.is_contiguous() && t.scalar_type() == torch::kFloat32, "pretrain: parameter layout");
+    comm.broadcast(t.data_ptr(), t.numel() * static_cast<int64_t>(sizeof(float)));
+  }
+}
+
+}  // namespace clues
