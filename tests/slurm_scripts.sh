@@ -74,7 +74,9 @@ export STANDIN_SCONTROL_LOG=$dir/scontrol.log
 CLUES_BIN=$dir/slow_clues CLUES_OUT=$dir/out_signal STANDIN_JOB_ID=4242 \
   sbatch --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 "$src/slurm/clues_cpu.sbatch" >signal.log 2>&1 &
 job=$!
-sleep 1.5
+# Signal once srun has started (the trap is set by then), as Slurm would, mid-run.
+for _ in $(seq 100); do grep -q "srun (stand-in)" signal.log 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
 kill -USR1 "$job"
 wait "$job"
 rc=$?
