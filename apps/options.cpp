@@ -74,8 +74,12 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
   po::options_description score("scoring and selection");
   score.add_options()
       ("score.engine", po::value(&cfg.score.engine)->default_value(cfg.score.engine), "loop (reference, one backward per sample) | batched | ghost (SGD only)")
-      ("score.precondition", po::value(&cfg.score.precondition)->default_value(cfg.score.precondition), "adam | sgd")
+      ("score.precondition", po::value(&cfg.score.precondition)->default_value(cfg.score.precondition), "adam (m'/sqrt(v'), as LESS) | rms (g/sqrt(v'): no momentum term) | sgd")
+      ("score.moments", po::value(&cfg.score.moments)->default_value(cfg.score.moments), "Adam moments for private samples: silo (each silo's own) | server (the averaged ones, as for anchors)")
+      ("score.normalize", po::value(&cfg.score.normalize)->default_value(cfg.score.normalize), "none | unit (cosine: preconditioned gradient scaled to unit length)")
       ("score.batch_size", po::value(&cfg.score.batch_size)->default_value(cfg.score.batch_size), "samples per batch (validation gradient)")
+      ("score.project_dim", po::value(&cfg.score.project_dim)->default_value(cfg.score.project_dim), "k > 0: write k-dim random projections of the preconditioned gradients to OUT/features/ (batched engine)")
+      ("score.project_seed", po::value(&cfg.score.project_seed)->default_value(cfg.score.project_seed), "seed of the projection matrix")
       ("select.threshold", po::value(&cfg.select.threshold)->default_value(cfg.select.threshold), "mean | quantile | fixed | ratio")
       ("select.quantile", po::value(&cfg.select.quantile)->default_value(cfg.select.quantile), "quantile of anchor scores (threshold=quantile)")
       ("select.value", po::value(&cfg.select.value)->default_value(cfg.select.value), "threshold value (threshold=fixed)")

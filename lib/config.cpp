@@ -73,10 +73,18 @@ void Config::validate() const {
   require(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)");
   require(score.engine == "loop" || score.engine == "batched" || score.engine == "ghost",
           "score.engine must be loop (reference), batched or ghost");
-  require(!(score.engine == "ghost" && score.precondition == "adam"),
+  require(!(score.engine == "ghost" && score.precondition != "sgd"),
           "score.engine=ghost computes SGD scores only: set score.precondition=sgd, or use score.engine=batched for Adam");
-  require(score.precondition == "adam" || score.precondition == "sgd", "score.precondition must be adam or sgd");
+  require(score.precondition == "adam" || score.precondition == "rms" || score.precondition == "sgd",
+          "score.precondition must be adam, rms or sgd");
+  require(score.moments == "silo" || score.moments == "server", "score.moments must be silo or server");
+  require(score.normalize == "none" || score.normalize == "unit", "score.normalize must be none or unit");
+  require(!(score.engine == "ghost" && score.normalize == "unit"),
+          "score.engine=ghost cannot normalise gradients: use score.engine=batched with score.normalize=unit");
   require(score.batch_size >= 1, "score.batch_size must be at least 1");
+  require(score.project_dim >= 0, "score.project_dim must be 0 (off) or positive");
+  require(score.project_dim == 0 || score.engine == "batched",
+          "score.project_dim needs the per-sample gradients of score.engine=batched");
   const auto& s = select;
   require(s.threshold == "mean" || s.threshold == "quantile" || s.threshold == "fixed" || s.threshold == "ratio",
           "select.threshold must be mean, quantile, fixed or ratio");
@@ -109,7 +117,9 @@ std::string Config::to_ini() const {
      << "\nmin_lr_frac = " << train.min_lr_frac << "\nbeta1 = " << train.beta1 << "\nbeta2 = " << train.beta2
      << "\neps = " << train.eps << "\nweight_decay = " << train.weight_decay << "\ngrad_clip = " << train.grad_clip << "\n";
   os << "\n[score]\nengine = " << score.engine << "\nprecondition = " << score.precondition
-     << "\nbatch_size = " << score.batch_size << "\n";
+     << "\nmoments = " << score.moments << "\nnormalize = " << score.normalize
+     << "\nbatch_size = " << score.batch_size << "\nproject_dim = " << score.project_dim
+     << "\nproject_seed = " << score.project_seed << "\n";
   os << "\n[select]\nthreshold = " << select.threshold << "\nquantile = " << select.quantile
      << "\nvalue = " << select.value << "\nkeep_ratio = " << select.keep_ratio << "\n";
   os << "\n[pretrain]\nsteps = " << pretrain.steps << "\nbatch_size = " << pretrain.batch_size << "\nlr = " << pretrain.lr

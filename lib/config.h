@@ -43,8 +43,12 @@ struct TrainConfig {
 
 struct ScoreConfig {
   std::string engine = "batched";  // loop (reference) | batched | ghost (SGD only)
-  std::string precondition = "adam";  // adam | sgd
+  std::string precondition = "adam";  // adam (LESS: m'/sqrt(v')) | rms (g/sqrt(v')) | sgd
+  std::string moments = "silo";    // Adam moments for a silo's samples: silo (its own) | server (averaged)
+  std::string normalize = "none";  // none | unit (cosine: Γ(g_i) scaled to unit length)
   int64_t batch_size = 16;         // samples per batch (validation gradient, batched and ghost engines)
+  int64_t project_dim = 0;         // > 0: write k-dimensional random projections of Γ(g_i) to features/
+  uint64_t project_seed = 0;       // seed of the Rademacher projection matrix
 };
 
 struct SelectConfig {

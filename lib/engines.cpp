@@ -171,11 +171,14 @@ torch::Tensor ghost_dots(Decoder& model, const std::vector<const Encoded*>& samp
 
 std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const std::vector<Encoded>& samples,
                                   const torch::Tensor& target, const Preconditioner& pre, int64_t row_len,
-                                  const ProgressFn& progress) {
+                                  const ProgressFn& progress, torch::Tensor* features) {
+  TORCH_CHECK(!features || (sc.engine == "batched" && sc.project_dim > 0),
+              "projected features need score.engine=batched and score.project_dim > 0");
   if (sc.engine == "loop") return score_loop(model, samples, target, pre, progress);
+  std::vector<torch::Tensor> feats;
   TORCH_CHECK(sc.engine == "batched" || sc.engine == "ghost", "unknown score.engine ", sc.engine);
-  TORCH_CHECK(sc.engine != "ghost" || !pre.adam(), "the ghost engine computes SGD scores only; "
-              "use score.engine=batched with score.precondition=adam");
+  TORCH_CHECK(sc.engine != "ghost" || (!pre.adam() && !pre.unit), "the ghost engine computes plain SGD scores "
+              "only; use score.engine=batched for Adam/rms preconditioning or unit normalisation");
   std::vector<double> out;
   out.reserve(samples.size());
   const auto t32 = target.to(torch::kFloat32);
@@ -187,13 +190,15 @@ std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const s
     if (sc.engine == "ghost") {
       dots = ghost_dots(model, chunk, t32, row_len);
     } else {
-      auto g = batched_grads(model, chunk, row_len);
-      dots = torch::mv(pre.apply(g).to(torch::kFloat64), t64);
+      const auto gamma = pre.apply(batched_grads(model, chunk, row_len));
+      dots = torch::mv(gamma.to(torch::kFloat64), t64);
+      if (features) feats.push_back(project(gamma, sc.project_dim, sc.project_seed));
     }
     auto acc = dots.contiguous();
     out.insert(out.end(), acc.data_ptr<double>(), acc.data_ptr<double>() + acc.numel());
     if (progress) progress(static_cast<int64_t>(out.size()), static_cast<int64_t>(samples.size()));
   }
+  if (features) *features = feats.empty() ? torch::zeros({0, sc.project_dim}) : torch::cat(feats, 0);
   return out;
 }
 

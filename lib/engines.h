@@ -27,9 +27,11 @@ torch::Tensor ghost_dots(Decoder& model, const std::vector<const Encoded*>& samp
 
 // Scores every sample with the engine named in `sc` (loop | batched | ghost), in batches of
 // sc.batch_size samples packed into rows of row_len tokens. ghost needs an SGD preconditioner.
+// With `features` (batched engine only), also returns project(Γ(g_i), sc.project_dim,
+// sc.project_seed) of every sample, [n, k] float32, for later re-scoring.
 std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const std::vector<Encoded>& samples,
                                   const torch::Tensor& target, const Preconditioner& pre, int64_t row_len,
-                                  const ProgressFn& progress = nullptr);
+                                  const ProgressFn& progress = nullptr, torch::Tensor* features = nullptr);
 
 // Seeded Rademacher projection of flat gradients [n, P] to [n, k], scaled by 1/sqrt(k), so
 // inner products are preserved in expectation. The [P, k] matrix is generated in blocks of

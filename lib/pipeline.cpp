@@ -135,7 +135,7 @@ void prepare_output(const Config& cfg) {
   const std::string saved_cfg = cfg.out + "/run_config.ini";
   const bool has_ckpt = fs::exists(checkpoint_dir(cfg.out)) && !fs::is_empty(checkpoint_dir(cfg.out));
   if (cfg.overwrite) {
-    for (const char* p : {"report.json", "scores.h5", "selected", "checkpoints", "run_config.ini", "comparison.md"})
+    for (const char* p : {"report.json", "scores.h5", "selected", "checkpoints", "run_config.ini", "comparison.md", "features"})
       fs::remove_all(cfg.out + "/" + p);
   } else if (cfg.resume) {
     if (fs::exists(saved_cfg) && read_text(saved_cfg) != cfg.to_ini())
@@ -446,7 +446,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
 
   // ---- scoring: every checkpoint, every private sample and every anchor sample
   const int64_t C = tc.rounds;
-  const bool adam = cfg.score.precondition == "adam";
+  const bool adam = cfg.score.precondition != "sgd";
   std::vector<double> anchor_score(anchor.size(), 0.0);
   std::vector<double> lrs;
   int64_t work = static_cast<int64_t>(anchor.size());
@@ -471,30 +471,52 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
                        std::copy(g.data_ptr<float>(), g.data_ptr<float>() + P, buf.begin());
                      }, gsum);
     const auto gbar = torch::from_blob(gsum.data(), {P}, torch::kFloat32).clone() / static_cast<double>(validation.size());
-    auto accumulate = [&](const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc) {
+    const int64_t K = cfg.score.project_dim;
+    // Projected features (score.project_dim > 0): features/<what>_round_NNN.h5, [n, k].
+    auto write_features = [&](const std::string& what, const torch::Tensor& f) {
+      char name[64];
+      std::snprintf(name, sizeof name, "_round_%03lld.h5", static_cast<long long>(c));
+      const auto t = f.to(torch::kFloat32).contiguous();
+      write_file_h5(cfg.out + "/features/" + what + name, [&](H5File& h) {
+        h.write_f32("/features", t.data_ptr<float>(), {static_cast<hsize_t>(t.size(0)), static_cast<hsize_t>(K)});
+        h.set_attr("/", "lr", lr);
+        h.set_attr("/", "checkpoints", static_cast<double>(C));
+        h.set_attr("/", "project_seed", static_cast<double>(cfg.score.project_seed));
+      });
+    };
+    if (K > 0 && comm.is_root()) {
+      make_dirs(cfg.out + "/features");
+      write_features("validation", project(gbar.unsqueeze(0), K, cfg.score.project_seed));
+    }
+    auto accumulate = [&](const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc,
+                          const std::string& what) {
       const int64_t base = done_work;
+      torch::Tensor feats;
       const auto s = score_samples(cfg.score, model, data, gbar, pre, cfg.model.max_seq_len,
-                                   [&](int64_t d, int64_t) { progress.update(base + d); });
+                                   [&](int64_t d, int64_t) { progress.update(base + d); }, K > 0 ? &feats : nullptr);
       accumulate_scores(acc, s, lr, C);
+      if (K > 0) write_features(what, feats);
       done_work += static_cast<int64_t>(data.size());
     };
+    auto precondition = [&](const H5File& f, const std::string& group) {
+      Preconditioner pre{{}, {}, tc.beta1, tc.beta2, tc.eps};
+      pre.momentum = cfg.score.precondition == "adam";
+      pre.unit = cfg.score.normalize == "unit";
+      if (adam) {
+        pre.m = read_flat(f, group + "/m", named);
+        pre.v = read_flat(f, group + "/v", named);
+      }
+      return pre;
+    };
+    if (K > 0) make_dirs(cfg.out + "/features");
     for (auto& s : mine) {
-      Preconditioner pre{{}, {}, tc.beta1, tc.beta2, tc.eps};
-      if (adam) {
-        const auto f = H5File::open_read(silo_moments_file(cfg.out, c, s.name));
-        pre.m = read_flat(f, "/m", named);
-        pre.v = read_flat(f, "/v", named);
-      }
-      accumulate(s.enc, pre, s.score);
+      if (cfg.score.moments == "server")
+        accumulate(s.enc, precondition(rf, "/server"), s.score, "silo_" + s.name);
+      else
+        accumulate(s.enc, precondition(H5File::open_read(silo_moments_file(cfg.out, c, s.name)), ""), s.score,
+                   "silo_" + s.name);
     }
-    if (comm.is_root()) {
-      Preconditioner pre{{}, {}, tc.beta1, tc.beta2, tc.eps};
-      if (adam) {
-        pre.m = read_flat(rf, "/server/m", named);
-        pre.v = read_flat(rf, "/server/v", named);
-      }
-      accumulate(anchor, pre, anchor_score);
-    }
+    if (comm.is_root()) accumulate(anchor, precondition(rf, "/server"), anchor_score, "anchor");
   }
   progress.finish();
   comm.barrier();

@@ -82,7 +82,10 @@ std::string pretrain_key(const Config& cfg) {
 std::string pretrain_file(const Config& cfg) { return cfg.pretrain.cache + "/base_" + pretrain_key(cfg) + ".h5"; }
 
 namespace {
-// Trains every weight of a fresh model of the run's shape on the corpus (rank 0).
+// Trains every weight of a fresh model of the run's shape on the corpus, data-parallel:
+// each step's batch is cut into micro-batches spread over the ranks, and their gradient
+// sums are added in micro-batch order (Comm::ordered_sum), so every rank applies the same
+// AdamW step and the result does not depend on the number of ranks.
 Decoder train_base(const Config& cfg, const Comm& comm) {
   ModelConfig mc = cfg.model;
   mc.finetune = "full";
@@ -94,21 +97,49 @@ Decoder train_base(const Config& cfg, const Comm& comm) {
   tc.rounds = 1;
   tc.local_steps = cfg.pretrain.steps;
   const auto order = round_order(static_cast<int64_t>(data.size()), tc, cfg.seed, -1, 0);
-  AdamState st = AdamState::zeros_like(base->trainable_tensors());
+  const auto params = base->trainable_tensors();
+  const int64_t P = base->trainable_numel();
+  AdamState st = AdamState::zeros_like(params);
+  const int64_t micro = std::max<int64_t>(1, std::min<int64_t>(8, tc.batch_size));
+  const int64_t n_micro = (tc.batch_size + micro - 1) / micro;
   log0(comm, "pretraining the base model: " + std::to_string(data.size()) + " public samples, " +
-                 std::to_string(tc.local_steps) + " steps of " + std::to_string(tc.batch_size) + " (all weights)");
+                 std::to_string(tc.local_steps) + " steps of " + std::to_string(tc.batch_size) +
+                 " (all weights, data-parallel over " + std::to_string(comm.size()) + " rank(s))");
   Progress progress(comm, "pretraining", tc.local_steps, cfg.progress_s);
-  // In slices, so the progress line can show the running loss.
-  const int64_t slice = std::max<int64_t>(1, tc.local_steps / 10);
-  for (int64_t s0 = 0; s0 < tc.local_steps; s0 += slice) {
-    const int64_t n = std::min(slice, tc.local_steps - s0);
-    const std::vector<int64_t> part(order.begin() + s0 * tc.batch_size, order.begin() + (s0 + n) * tc.batch_size);
-    const double loss = train_steps(base, data, part, st, tc, s0, n, tc.local_steps,
-                                    [&](int64_t s) { progress.update(s0 + s + 1); });
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "pretraining steps %lld-%lld: loss %.4f", static_cast<long long>(s0 + 1),
-                  static_cast<long long>(s0 + n), loss);
-    log0(comm, buf);
+  std::vector<float> gsum;
+  double loss_sum = 0;
+  const int64_t report_every = std::max<int64_t>(1, tc.local_steps / 10);
+  for (int64_t s = 0; s < tc.local_steps; ++s) {
+    comm.ordered_sum(n_micro, [&](int64_t j) { return static_cast<int>(j % comm.size()); }, P + 1,
+                     [&](int64_t j, std::vector<float>& buf) {
+                       std::vector<const Encoded*> b;
+                       for (int64_t i = j * micro; i < std::min((j + 1) * micro, tc.batch_size); ++i)
+                         b.push_back(&data[static_cast<size_t>(order[static_cast<size_t>(s * tc.batch_size + i)])]);
+                       for (const auto& p : params) p.mutable_grad() = torch::Tensor();
+                       auto loss = per_sample_loss(base, make_batch(b)).sum();
+                       loss.backward();
+                       const auto g = flatten_grads(params).contiguous();
+                       std::copy(g.data_ptr<float>(), g.data_ptr<float>() + P, buf.begin());
+                       buf[static_cast<size_t>(P)] = static_cast<float>(loss.item<double>());
+                     }, gsum);
+    const double bs = static_cast<double>(tc.batch_size);
+    const auto g = torch::from_blob(gsum.data(), {P}, torch::kFloat32).clone() / bs;
+    int64_t off = 0;
+    for (const auto& p : params) {
+      p.mutable_grad() = g.slice(0, off, off + p.numel()).view_as(p).clone();
+      off += p.numel();
+    }
+    if (tc.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, tc.grad_clip);
+    adamw_step(params, st, tc, lr_at(tc, s, tc.local_steps));
+    loss_sum += static_cast<double>(gsum[static_cast<size_t>(P)]) / bs;
+    progress.update(s + 1);
+    if ((s + 1) % report_every == 0 || s + 1 == tc.local_steps) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "pretraining step %lld: mean loss %.4f since the last line",
+                    static_cast<long long>(s + 1), loss_sum / static_cast<double>((s % report_every) + 1));
+      log0(comm, buf);
+      loss_sum = 0;
+    }
   }
   progress.finish();
   return base;
@@ -119,20 +150,24 @@ void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model) {
   if (cfg.pretrain.corpus.empty()) return;
   std::map<std::string, torch::Tensor> target;
   for (const auto& p : model->named_parameters(true)) target.emplace(p.key(), p.value());
-  if (comm.is_root()) {
-    const std::string path = pretrain_file(cfg);
-    NamedTensors base;  // every parameter of a full model: the pretrained base
-    if (file_exists(path)) {
+  const std::string path = pretrain_file(cfg);
+  int cached = comm.is_root() && file_exists(path) ? 1 : 0;
+  comm.broadcast(&cached, sizeof cached);
+  NamedTensors base;  // every parameter of a full model: the pretrained base (rank 0)
+  Decoder holder{nullptr};
+  if (cached) {
+    if (comm.is_root()) {
       ModelConfig mc = cfg.model;
       mc.finetune = "full";
-      Decoder holder = make_model(mc, cfg.seed);
+      holder = make_model(mc, cfg.seed);
       for (const auto& p : holder->named_parameters(true)) base.emplace_back(p.key(), p.value());
-      torch::NoGradGuard ng;
       read_tensors(H5File::open_read(path), "/params", base);
       log0(comm, "pretrained base reused: " + path);
-    } else {
-      Decoder trained = train_base(cfg, comm);
-      for (const auto& p : trained->named_parameters(true)) base.emplace_back(p.key(), p.value());
+    }
+  } else {
+    holder = train_base(cfg, comm);  // every rank takes part
+    if (comm.is_root()) {
+      for (const auto& p : holder->named_parameters(true)) base.emplace_back(p.key(), p.value());
       make_dirs(cfg.pretrain.cache);
       const std::string tmp = temp_path_for(path);
       {
@@ -143,16 +178,15 @@ void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model) {
       commit_file(tmp, path);
       log0(comm, "pretrained base saved: " + path);
     }
-    torch::NoGradGuard ng;
-    for (const auto& [name, t] : base) {
-      auto it = target.find(name);
-      if (it == target.end() || !it->second.sizes().equals(t.sizes()))
-        throw Error("pretrained base: parameter " + name + " does not fit the model");
-      it->second.copy_(t);
-    }
   }
-  // Same bytes on every rank (LoRA adapters were identical already).
   torch::NoGradGuard ng;
+  for (const auto& [name, t] : base) {
+    auto it = target.find(name);
+    if (it == target.end() || !it->second.sizes().equals(t.sizes()))
+      throw Error("pretrained base: parameter " + name + " does not fit the model");
+    it->second.copy_(t);
+  }
+  // Same bytes on every rank (rank 0 read or saved them; LoRA adapters were identical).
   for (auto& [name, t] : target) {
     TORCH_CHECK(t.is_contiguous() && t.scalar_type() == torch::kFloat32, "pretrain: parameter layout");
     comm.broadcast(t.data_ptr(), t.numel() * static_cast<int64_t>(sizeof(float)));

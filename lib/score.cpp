@@ -4,10 +4,13 @@
 namespace clues {
 
 torch::Tensor Preconditioner::apply(const torch::Tensor& g) const {
-  if (!adam()) return g;
-  auto m2 = m * beta1 + g * (1.0 - beta1);
-  auto v2 = v * beta2 + g * g * (1.0 - beta2);
-  return m2 / torch::sqrt(v2 + eps);
+  torch::Tensor out = g;
+  if (adam()) {
+    auto v2 = v * beta2 + g * g * (1.0 - beta2);
+    out = (momentum ? m * beta1 + g * (1.0 - beta1) : g) / torch::sqrt(v2 + eps);
+  }
+  if (unit) out = out / out.norm(2, {-1}, true).clamp_min(1e-30);
+  return out;
 }
 
 torch::Tensor grad_sum(Decoder& model, const std::vector<const Encoded*>& samples) {

@@ -15,11 +15,16 @@
 namespace clues {
 
 // Γ(g) = m'/sqrt(v' + eps) with m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g² (Adam), or
-// Γ(g) = g (SGD, when m and v are undefined). m, v, g are flat float32 [P] or [B,P].
+// Γ(g) = g (SGD, when m and v are undefined). With momentum off (precondition=rms),
+// Γ(g) = g/sqrt(v' + eps): the sample's own share of the Adam step, without the β1·m term
+// that adds the same constant ⟨β1·m/sqrt(v'), ḡ⟩ to every score of a silo. With unit,
+// Γ(g) is scaled to unit length (cosine scores). m, v, g are flat float32 [P] or [B,P].
 struct Preconditioner {
   torch::Tensor m, v;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  bool adam() const { return m.defined(); }
+  bool momentum = true;
+  bool unit = false;
+  bool adam() const { return v.defined(); }
   torch::Tensor apply(const torch::Tensor& g) const;
 };
 

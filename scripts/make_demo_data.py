@@ -236,6 +236,7 @@ def corrupt_silo(rng, lang, samples, n_bad, all_pairs):
     rest = iter(others)
 
     labels = [0] * len(samples)
+    kinds = ["clean"] * len(samples)
     counts = {kind: 0 for kind, _ in CORRUPTION_MIX}
     for p in positions:
         original = samples[p]["output"]
@@ -253,8 +254,9 @@ def corrupt_silo(rng, lang, samples, n_bad, all_pairs):
         assert new != original
         samples[p]["output"] = new
         labels[p] = 1
+        kinds[p] = kind
         counts[kind] += 1
-    return labels, counts
+    return labels, kinds, counts
 
 
 def carve(pairs, sizes):
@@ -372,8 +374,8 @@ def build(args):
         parts = {name: [make_sample(lang, e, t) for e, t in chunk]
                  for name, chunk in carve(pairs, sizes).items()}
         n_bad = round(args.bad_fractions[i] * args.per_silo)
-        labels, kinds = corrupt_silo(rng, lang, parts["silo"], n_bad, all_pairs)
-        silos[lang] = (parts["silo"], labels, parts["test"])
+        labels, sample_kinds, kinds = corrupt_silo(rng, lang, parts["silo"], n_bad, all_pairs)
+        silos[lang] = (parts["silo"], labels, sample_kinds, parts["test"])
         validation += parts["validation"]
         anchor += parts["anchor"]
         pretrain += parts["pretrain"]
@@ -393,10 +395,12 @@ def build(args):
 
 def write_outputs(args, silos, validation, anchor, pretrain, manifest_silos):
     out = args.out
-    for lang, (samples, labels, test) in silos.items():
+    for lang, (samples, labels, sample_kinds, test) in silos.items():
         write_atomic(os.path.join(out, "silos", lang + ".jsonl"), jsonl(samples))
         write_atomic(os.path.join(out, "labels", lang + ".txt"),
                      "".join("%d\n" % l for l in labels))
+        write_atomic(os.path.join(out, "labels", lang + ".kinds.txt"),
+                     "".join(k + "\n" for k in sample_kinds))
         write_atomic(os.path.join(out, "test", lang + ".jsonl"), jsonl(test))
     write_atomic(os.path.join(out, "validation.jsonl"), jsonl(validation))
     write_atomic(os.path.join(out, "anchor.jsonl"), jsonl(anchor))

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "io/error.h"
 #include "io/files.h"
@@ -12,6 +13,7 @@
 #include "io/jsonl.h"
 #include "lib/comm.h"
 #include "lib/config.h"
+#include "lib/pipeline.h"
 #include "lib/select.h"
 #include "lib/tokenizer.h"
 
@@ -210,4 +212,92 @@ TEST(Comm, SerialOrderedSum) {
   c.ordered_sum(3, [](int64_t) { return 0; }, 2,
                 [](int64_t j, std::vector<float>& b) { b[0] = static_cast<float>(j); b[1] = 1; }, out);
   EXPECT_EQ(out, (std::vector<float>{3, 3}));
+}
+
+// ---- the comparison rows' selections, by hand
+
+TEST(Baselines, TopKAndLowestLossKeepTiesInInputOrder) {
+  const std::vector<double> s = {0.5, 0.9, 0.5, 0.1, 0.9};
+  EXPECT_EQ(select_top_k(s, 3), (std::vector<uint8_t>{1, 1, 0, 0, 1}));
+  EXPECT_EQ(select_top_k(s, 0), (std::vector<uint8_t>{0, 0, 0, 0, 0}));
+  EXPECT_EQ(select_top_k(s, 9), (std::vector<uint8_t>{1, 1, 1, 1, 1}));
+  // perplexity: the k lowest losses
+  EXPECT_EQ(select_lowest_loss({2.0, 0.5, 3.0, 0.7}, 2), (std::vector<uint8_t>{0, 1, 0, 1}));
+}
+
+TEST(Baselines, IfdKeepsHighestBelowOne) {
+  // IFD = loss with prompt / loss of the answer alone
+  const auto v = ifd({1.0, 2.0, 0.9, 3.0, 0.5}, {2.0, 1.0, 1.0, 3.0, 0.0});
+  ASSERT_EQ(v.size(), 5u);
+  EXPECT_DOUBLE_EQ(v[0], 0.5);
+  EXPECT_DOUBLE_EQ(v[1], 2.0);
+  EXPECT_DOUBLE_EQ(v[2], 0.9);
+  EXPECT_DOUBLE_EQ(v[3], 1.0);
+  EXPECT_TRUE(std::isinf(v[4]));
+  // highest IFD below 1 first: 0.9 (index 2), then 0.5 (index 0); IFD >= 1 never kept
+  EXPECT_EQ(select_ifd(v, 1), (std::vector<uint8_t>{0, 0, 1, 0, 0}));
+  EXPECT_EQ(select_ifd(v, 2), (std::vector<uint8_t>{1, 0, 1, 0, 0}));
+  EXPECT_EQ(select_ifd(v, 4), (std::vector<uint8_t>{1, 0, 1, 0, 0}));
+  EXPECT_EQ(ifd_ranking(v), (std::vector<double>{0.5, -1.0, 0.9, -1.0, -1.0}));
+}
+
+TEST(Baselines, RandomSelectionHasSizeKAndIsAPureFunction) {
+  const auto a = select_random(50, 17, 3, 1);
+  EXPECT_EQ(std::accumulate(a.begin(), a.end(), 0), 17);
+  EXPECT_EQ(a, select_random(50, 17, 3, 1));
+  EXPECT_NE(a, select_random(50, 17, 3, 2));  // another silo draws another subset
+  EXPECT_NE(a, select_random(50, 17, 4, 1));
+  const auto all = select_random(5, 9, 3, 1);  // k > n keeps everything
+  EXPECT_EQ(all, std::vector<uint8_t>(5, 1));
+}
+
+TEST(Baselines, RowSelectionsAndRankings) {
+  Config cfg;
+  cfg.seed = 1;
+  cfg.select.keep_ratio = 0.5;
+  const std::vector<double> score = {0.3, -0.1, 0.8, 0.2};
+  const std::vector<uint8_t> clues_sel = {1, 0, 1, 0};  // CLUES kept 2
+  const std::vector<double> loss = {1.0, 0.2, 3.0, 0.4};
+  const std::vector<double> ifdv = {0.9, 0.5, 1.2, 0.7};
+  const std::vector<uint8_t> labels = {0, 1, 0, 0};
+  auto sel = [&](const char* row) { return row_selection(row, score, clues_sel, loss, ifdv, labels, cfg, 0); };
+  EXPECT_EQ(sel("clues"), clues_sel);
+  EXPECT_EQ(sel("full"), (std::vector<uint8_t>{1, 1, 1, 1}));
+  EXPECT_EQ(sel("perplexity"), (std::vector<uint8_t>{0, 1, 0, 1}));  // the 2 lowest losses
+  EXPECT_EQ(sel("ifd"), (std::vector<uint8_t>{1, 0, 0, 1}));         // 0.9 and 0.7
+  EXPECT_EQ(sel("ratio"), (std::vector<uint8_t>{1, 0, 1, 0}));       // half, by score
+  EXPECT_EQ(sel("oracle"), (std::vector<uint8_t>{1, 0, 1, 1}));
+  const auto r = sel("random");
+  EXPECT_EQ(std::accumulate(r.begin(), r.end(), 0), 2);
+  EXPECT_THROW(sel("nonsense"), InputError);
+  EXPECT_EQ(row_ranking("perplexity", score, loss, ifdv), (std::vector<double>{-1.0, -0.2, -3.0, -0.4}));
+  EXPECT_EQ(row_ranking("clues", score, loss, ifdv), score);
+  EXPECT_TRUE(row_ranking("random", score, loss, ifdv).empty());
+}
+
+TEST(Baselines, CompareRowsParsing) {
+  CompareConfig cc;
+  EXPECT_EQ(compare_rows(cc, true).size(), 7u);
+  EXPECT_EQ(compare_rows(cc, false).back(), "ratio");  // no oracle without labels
+  cc.rows = "oracle,clues";
+  EXPECT_EQ(compare_rows(cc, true), (std::vector<std::string>{"clues", "oracle"}));  // table order
+  cc.rows = "none";
+  EXPECT_TRUE(compare_rows(cc, true).empty());
+  cc.rows = "clues,best";
+  EXPECT_THROW(compare_rows(cc, true), InputError);
+}
+
+TEST(Baselines, MarkdownTableShowsTheGapClosed) {
+  auto row = [](const char* name, double loss) {
+    CompareRow r;
+    r.name = name;
+    r.macro_loss = loss;
+    r.silos.push_back(RowSilo{});
+    return r;
+  };
+  const std::string md = comparison_markdown({row("full", 3.0), row("clues", 2.5), row("oracle", 2.0)}, {"a"});
+  EXPECT_NE(md.find("gap closed"), std::string::npos);
+  EXPECT_NE(md.find("| clues | 0 | 2.5000 |"), std::string::npos) << md;
+  EXPECT_NE(md.find(" 50% |"), std::string::npos) << md;   // (3.0 - 2.5) / (3.0 - 2.0)
+  EXPECT_NE(md.find(" 100% |"), std::string::npos) << md;  // the oracle itself
 }
