@@ -1,7 +1,14 @@
 // File-system helpers (io/files.h) on std::filesystem.
 #include "io/files.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -41,5 +48,58 @@ void make_dirs(const std::string& dir) {
 }
 
 bool file_exists(const std::string& path) { return fs::exists(path); }
+
+void append_journal(const std::string& path, const std::vector<double>& values) {
+  if (values.empty()) return;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0) throw IoError("cannot open " + path + " for appending: " + std::strerror(errno));
+  const char* p = reinterpret_cast<const char*>(values.data());
+  size_t left = values.size() * sizeof(double);
+  while (left > 0) {
+    const ssize_t w = ::write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      throw IoError("cannot append to " + path + ": " + why);
+    }
+    p += w;
+    left -= static_cast<size_t>(w);
+  }
+  ::fsync(fd);
+  ::close(fd);
+}
+
+std::vector<double> read_journal(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) return {};
+  const size_t n = static_cast<size_t>(size) / sizeof(double);
+  if (n * sizeof(double) != size) fs::resize_file(path, n * sizeof(double));  // torn last record
+  std::vector<double> out(n);
+  std::ifstream in(path, std::ios::binary);
+  if (n && !in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(n * sizeof(double))))
+    throw IoError("cannot read " + path);
+  return out;
+}
+
+void failpoint(const char* name, int rank) {
+  static const std::string spec = [] {
+    const char* e = std::getenv("CLUES_FAILPOINT");
+    return std::string(e ? e : "");
+  }();
+  if (spec.empty()) return;
+  static int hits = 0;
+  const auto c1 = spec.find(':');
+  if (spec.substr(0, c1) != name) return;
+  const auto c2 = spec.find(':', c1 + 1);
+  const int target = std::atoi(spec.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1).c_str());
+  if (c2 != std::string::npos && std::atoi(spec.substr(c2 + 1).c_str()) != rank) return;
+  if (++hits == target) {
+    std::fprintf(stderr, "clues: failpoint %s:%d reached on rank %d, killing this process\n", name, target, rank);
+    std::fflush(stderr);
+    std::raise(SIGKILL);
+  }
+}
 
 }  // namespace clues

@@ -2,7 +2,9 @@
 // name next to its destination and renamed into place only when complete.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace clues {
 
@@ -19,5 +21,16 @@ void write_text_atomic(const std::string& path, const std::string& content);
 void make_dirs(const std::string& dir);
 
 bool file_exists(const std::string& path);
+
+// An append-only journal of doubles that survives SIGKILL: append() writes and fsyncs a
+// record; read_journal() returns every complete value (a torn last value is dropped and
+// cut off the file, so appending can go on from there).
+void append_journal(const std::string& path, const std::vector<double>& values);
+std::vector<double> read_journal(const std::string& path);
+
+// Fault injection for the kill-and-resume tests: with CLUES_FAILPOINT=NAME:N[:RANK] in the
+// environment, the N-th call of failpoint(NAME, rank) on that rank (any rank if left out)
+// kills the process with SIGKILL. A no-op otherwise.
+void failpoint(const char* name, int rank);
 
 }  // namespace clues

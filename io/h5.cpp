@@ -46,6 +46,56 @@ H5File H5File::create(const std::string& path) {
   return H5File(H5Handle(f, H5Fclose), path);
 }
 
+H5File H5File::create_parallel(const std::string& path, MPI_Comm comm) {
+  if (comm == MPI_COMM_NULL) return create(path);
+  H5Handle fapl(CLUES_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS)), H5Pclose);
+  CLUES_H5_CHECK(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL));
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+  if (f < 0)
+    throw IoError("cannot create HDF5 file " + path + " through MPI-IO: check the folder exists, is writable and "
+                  "is on a file system every rank sees");
+  H5File out(H5Handle(f, H5Fclose), path);
+  out.parallel_ = true;
+  return out;
+}
+
+namespace {
+hid_t native(H5File::Type t) { return t == H5File::Type::kF64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_UINT8; }
+}  // namespace
+
+void H5File::create_dataset(const std::string& path, Type type, hsize_t n) {
+  H5Handle space(CLUES_H5_CHECK(H5Screate_simple(1, &n, nullptr)), H5Sclose);
+  H5Handle lcpl = lcpl_with_parents();
+  H5Handle ds(CLUES_H5_CHECK(H5Dcreate2(file_.get(), path.c_str(), native(type), space.get(), lcpl.get(),
+                                        H5P_DEFAULT, H5P_DEFAULT)),
+              H5Dclose);
+}
+
+int H5File::write_collective(const std::string& path, Type type, const void* data, bool holder) {
+  H5Handle ds(CLUES_H5_CHECK(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT)), H5Dclose);
+  if (!parallel_) {
+    if (holder) CLUES_H5_CHECK(H5Dwrite(ds.get(), native(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    return 0;
+  }
+  H5Handle fspace(CLUES_H5_CHECK(H5Dget_space(ds.get())), H5Sclose);
+  hsize_t n = 0;
+  CLUES_H5_CHECK(H5Sget_simple_extent_dims(fspace.get(), &n, nullptr));
+  if (n == 0) return static_cast<int>(H5D_MPIO_NO_COLLECTIVE);  // every rank sees n = 0: nothing to move
+  H5Handle mspace(CLUES_H5_CHECK(H5Screate_simple(1, &n, nullptr)), H5Sclose);
+  if (!holder) {
+    CLUES_H5_CHECK(H5Sselect_none(fspace.get()));
+    CLUES_H5_CHECK(H5Sselect_none(mspace.get()));
+  }
+  H5Handle dxpl(CLUES_H5_CHECK(H5Pcreate(H5P_DATASET_XFER)), H5Pclose);
+  CLUES_H5_CHECK(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE));
+  static const char zero[1] = {0};
+  CLUES_H5_CHECK(H5Dwrite(ds.get(), native(type), mspace.get(), fspace.get(), dxpl.get(),
+                          holder && data ? data : zero));
+  H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
+  CLUES_H5_CHECK(H5Pget_mpio_actual_io_mode(dxpl.get(), &mode));
+  return static_cast<int>(mode);
+}
+
 H5File H5File::open_read(const std::string& path) {
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) throw IoError("cannot open HDF5 file " + path + " for reading (missing or not HDF5)");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <hdf5.h>
+#include <mpi.h>
 
 #include <cstdint>
 #include <string>
@@ -33,13 +34,28 @@ class H5Handle {
 
 class H5File {
  public:
+  enum class Type { kF64, kU8 };
+
   static H5File create(const std::string& path);     // truncates
+  // One file written by every rank of `comm` through MPI-IO (truncates). Every rank must
+  // make the same create_dataset/set_attr calls in the same order (HDF5 metadata is
+  // collective); data goes in with write_collective. MPI_COMM_NULL: a plain serial file.
+  static H5File create_parallel(const std::string& path, MPI_Comm comm);
   static H5File open_read(const std::string& path);
   static H5File open_rw(const std::string& path);
 
   void write_f64(const std::string& path, const std::vector<double>& v);
   void write_u8(const std::string& path, const std::vector<uint8_t>& v);
   void write_f32(const std::string& path, const float* data, const std::vector<hsize_t>& shape);
+
+  // A 1-D dataset of n elements, not yet written (collective on a parallel file).
+  void create_dataset(const std::string& path, Type type, hsize_t n);
+  // Collective write of a whole 1-D dataset by the one rank that holds it (`holder`: data
+  // points at n elements); every other rank joins with an empty selection (data unused).
+  // Returns HDF5's actual I/O mode of the transfer (H5D_mpio_actual_io_mode_t), so
+  // callers and tests can check that it was collective; 0 on a serial file.
+  int write_collective(const std::string& path, Type type, const void* data, bool holder);
+  bool parallel() const { return parallel_; }
 
   std::vector<double> read_f64(const std::string& path) const;
   std::vector<uint8_t> read_u8(const std::string& path) const;
@@ -62,6 +78,7 @@ class H5File {
   std::vector<hsize_t> shape_of(const std::string& path) const;
   H5Handle file_;
   std::string path_;
+  bool parallel_ = false;
 };
 
 }  // namespace clues

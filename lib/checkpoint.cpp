@@ -21,6 +21,12 @@ std::string silo_moments_file(const std::string& out, int64_t round, const std::
   return checkpoint_dir(out) + buf + silo + ".h5";
 }
 
+std::string dots_journal(const std::string& out, int64_t round, const std::string& what) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "/dots_round_%03lld_", static_cast<long long>(round));
+  return checkpoint_dir(out) + buf + what + ".bin";
+}
+
 void write_tensors(H5File& f, const std::string& group, const NamedTensors& ts) {
   for (const auto& [name, t] : ts) {
     auto c = t.detach().to(torch::kFloat32).contiguous();

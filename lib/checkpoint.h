@@ -20,6 +20,9 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 std::string checkpoint_dir(const std::string& out);
 std::string round_file(const std::string& out, int64_t round);
 std::string silo_moments_file(const std::string& out, int64_t round, const std::string& silo);
+// Journal of the scores ("dots") of one set of samples (silo_<name> or anchor) at a
+// checkpoint, appended batch by batch (io/files.h append_journal).
+std::string dots_journal(const std::string& out, int64_t round, const std::string& what);
 
 // Writes each tensor (as float32) to <group>/<name>.
 void write_tensors(H5File& f, const std::string& group, const NamedTensors& ts);

@@ -21,6 +21,8 @@ class Comm {
   int rank() const { return rank_; }
   int size() const { return size_; }
   bool is_root() const { return rank_ == 0; }
+  // The MPI communicator, or MPI_COMM_NULL for a serial communicator.
+  MPI_Comm raw() const { return mpi_ ? comm_ : MPI_COMM_NULL; }
 
   void barrier() const;
   void broadcast(void* data, int64_t bytes, int root = 0) const;

@@ -27,6 +27,12 @@ void log0(const Comm& comm, const std::string& msg) {
   std::cout << stamp << msg << std::endl;
 }
 
+void log_any(const Comm& comm, const std::string& msg) {
+  char stamp[48];
+  std::snprintf(stamp, sizeof stamp, "[clues %7.1fs rank %d] ", elapsed_s(), comm.rank());
+  std::cout << stamp << msg << std::endl;
+}
+
 Progress::Progress(const Comm& comm, std::string phase, int64_t total, double every_s)
     : comm_(comm), phase_(std::move(phase)), total_(total), every_s_(every_s),
       start_(std::chrono::steady_clock::now()), last_(start_) {}

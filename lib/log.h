@@ -15,6 +15,9 @@ double elapsed_s();
 // Prints "[clues  12.3s] msg" on rank 0 only.
 void log0(const Comm& comm, const std::string& msg);
 
+// Prints "[clues 12.3s rank 2] msg" on whichever rank calls it (events local to a rank).
+void log_any(const Comm& comm, const std::string& msg);
+
 // Logs "<phase>: done/total (x%), r/s, ETA t" on rank 0 at most every `every_s` seconds.
 class Progress {
  public:

@@ -165,6 +165,35 @@ void write_file_h5(const std::string& path, const std::function<void(H5File&)>& 
 
 double nan_to(double v, double fallback) { return std::isnan(v) ? fallback : v; }
 
+// A comparison row as JSON (all its fields, -1 for "not available"), and back.
+nlohmann::json row_to_json(const CompareRow& r) {
+  nlohmann::json j;
+  j["name"] = r.name;
+  j["macro"] = {r.macro_loss, r.macro_perplexity, r.macro_exact_match};
+  j["pooled"] = {r.pooled_auroc, r.pooled_precision, r.pooled_recall, r.pooled_f1};
+  for (const auto& x : r.silos)
+    j["silos"].push_back({static_cast<double>(x.kept), x.test_loss, x.perplexity, x.exact_match, x.auroc,
+                          x.precision, x.recall, x.f1});
+  return j;
+}
+CompareRow row_from_json(const nlohmann::json& j) {
+  CompareRow r;
+  r.name = j.at("name").get<std::string>();
+  const auto m = j.at("macro").get<std::vector<double>>();
+  const auto p = j.at("pooled").get<std::vector<double>>();
+  r.macro_loss = m.at(0), r.macro_perplexity = m.at(1), r.macro_exact_match = m.at(2);
+  r.pooled_auroc = p.at(0), r.pooled_precision = p.at(1), r.pooled_recall = p.at(2), r.pooled_f1 = p.at(3);
+  for (const auto& x : j.at("silos")) {
+    const auto v = x.get<std::vector<double>>();
+    RowSilo rs;
+    rs.kept = static_cast<int64_t>(v.at(0));
+    rs.test_loss = v.at(1), rs.perplexity = v.at(2), rs.exact_match = v.at(3);
+    rs.auroc = v.at(4), rs.precision = v.at(5), rs.recall = v.at(6), rs.f1 = v.at(7);
+    r.silos.push_back(rs);
+  }
+  return r;
+}
+
 double mean_of(const std::vector<RowSilo>& v, double RowSilo::*field) {
   double sum = 0;
   for (const auto& x : v) {
@@ -434,6 +463,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
         f.set_attr("/", "round", static_cast<double>(r));
       });
     }
+    failpoint("warmup_round", comm.rank());
     const double dt = elapsed_s() - t_round;
     char buf[200];
     std::snprintf(buf, sizeof buf, "warm-up round %lld/%lld: train loss %.4f, mean lr %.3g, %s, ETA %s",
@@ -488,15 +518,39 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       make_dirs(cfg.out + "/features");
       write_features("validation", project(gbar.unsqueeze(0), K, cfg.score.project_seed));
     }
+    // One set of samples at this checkpoint. Without features, the dots go batch by batch
+    // into a journal (checkpoints/dots_round_NNN_<what>.bin), so a killed job resumes
+    // after the last complete batch; with features, the set is scored again whole.
     auto accumulate = [&](const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc,
                           const std::string& what) {
       const int64_t base = done_work;
-      torch::Tensor feats;
-      const auto s = score_samples(cfg.score, model, data, gbar, pre, cfg.model.max_seq_len,
-                                   [&](int64_t d, int64_t) { progress.update(base + d); }, K > 0 ? &feats : nullptr);
-      accumulate_scores(acc, s, lr, C);
-      if (K > 0) write_features(what, feats);
-      done_work += static_cast<int64_t>(data.size());
+      const int64_t n = static_cast<int64_t>(data.size());
+      std::vector<double> dots;
+      if (K > 0) {
+        torch::Tensor feats;
+        dots = score_samples(cfg.score, model, data, gbar, pre, cfg.model.max_seq_len,
+                             [&](int64_t d, int64_t) { progress.update(base + d); }, &feats);
+        write_features(what, feats);
+      } else {
+        const std::string journal = dots_journal(cfg.out, c, what);
+        dots = read_journal(journal);
+        if (static_cast<int64_t>(dots.size()) > n)
+          throw IoError(journal + " holds more scores than " + what + " has samples: it belongs to another run; "
+                        "pass --overwrite to start afresh");
+        if (!dots.empty() && static_cast<int64_t>(dots.size()) < n)
+          log_any(comm, "resume: " + what + " at checkpoint " + std::to_string(c) + " continues after " +
+                         std::to_string(dots.size()) + " scored samples");
+        for (int64_t start = static_cast<int64_t>(dots.size()); start < n; start += cfg.score.batch_size) {
+          const std::vector<Encoded> batch(data.begin() + start, data.begin() + std::min(n, start + cfg.score.batch_size));
+          const auto d = score_samples(cfg.score, model, batch, gbar, pre, cfg.model.max_seq_len);
+          append_journal(journal, d);
+          dots.insert(dots.end(), d.begin(), d.end());
+          progress.update(base + static_cast<int64_t>(dots.size()));
+          failpoint("scoring_batch", comm.rank());
+        }
+      }
+      accumulate_scores(acc, dots, lr, C);
+      done_work += n;
     };
     auto precondition = [&](const H5File& f, const std::string& group) {
       Preconditioner pre{{}, {}, tc.beta1, tc.beta2, tc.eps};
@@ -517,6 +571,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
                    "silo_" + s.name);
     }
     if (comm.is_root()) accumulate(anchor, precondition(rf, "/server"), anchor_score, "anchor");
+    failpoint("scored_checkpoint", comm.rank());
   }
   progress.finish();
   comm.barrier();
@@ -574,6 +629,15 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     const double t_cmp = elapsed_s();
     for (size_t ri = 0; ri < rows.size(); ++ri) {
       const std::string& row = rows[ri];
+      // A row finished before a kill is kept (checkpoints/compare_<row>.json, rank 0).
+      const std::string saved = checkpoint_dir(cfg.out) + "/compare_" + row + ".json";
+      int done = comm.is_root() && file_exists(saved) ? 1 : 0;
+      comm.broadcast(&done, sizeof done);
+      if (done) {
+        if (comm.is_root()) summary.comparison.push_back(row_from_json(nlohmann::json::parse(read_text(saved))));
+        log0(comm, "resume: comparison row " + row + " already done");
+        continue;
+      }
       std::vector<double> row_counts(static_cast<size_t>(S), 0.0);
       std::vector<std::vector<Encoded>> subset(mine.size());
       std::vector<AdamState> adam(mine.size());
@@ -619,7 +683,9 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
         cr.macro_perplexity = mean_of(cr.silos, &RowSilo::perplexity);
         cr.macro_exact_match = mean_of(cr.silos, &RowSilo::exact_match);
         summary.comparison.push_back(cr);
+        write_text_atomic(saved, row_to_json(cr).dump() + "\n");
       }
+      failpoint("comparison_row", comm.rank());
       const double dt = elapsed_s() - t_cmp;
       char buf[240];
       std::snprintf(buf, sizeof buf, "comparison row %zu/%zu (%s): %.0f samples, macro test loss %.4f, %s elapsed, ETA %s",
@@ -667,24 +733,49 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       summary.pooled_recall = d.recall;
       summary.pooled_f1 = d.f1;
     }
-    write_file_h5(cfg.out + "/scores.h5", [&](H5File& f) {
+  }
+  // scores.h5 through MPI-IO: every rank writes the silos it hosts (collective writes,
+  // the other ranks joining with empty selections); rank 0 adds the anchors. Written
+  // under a temporary name and renamed by rank 0 once every rank has closed it.
+  {
+    const std::string path = cfg.out + "/scores.h5";
+    std::string tmp = comm.is_root() ? temp_path_for(path) : std::string();
+    comm.broadcast(tmp);
+    int64_t n_anchor = static_cast<int64_t>(anchor_score.size());
+    comm.broadcast(&n_anchor, sizeof n_anchor);
+    {
+      H5File f = H5File::create_parallel(tmp, comm.raw());
+      using T = H5File::Type;
       for (int64_t j = 0; j < S; ++j) {
-        const size_t u = static_cast<size_t>(j);
-        f.write_f64("/silos/" + cfg.silos[u].name + "/score", all_scores[u]);
-        f.write_u8("/silos/" + cfg.silos[u].name + "/selected", all_sel[u]);
-        f.write_f64("/silos/" + cfg.silos[u].name + "/warmup_loss", all_loss[u]);
-        f.write_f64("/silos/" + cfg.silos[u].name + "/ifd", all_ifd[u]);
+        const std::string g = "/silos/" + cfg.silos[static_cast<size_t>(j)].name;
+        const auto n = static_cast<hsize_t>(counts[static_cast<size_t>(j)]);
+        for (const char* d : {"/score", "/warmup_loss", "/ifd"}) f.create_dataset(g + d, T::kF64, n);
+        f.create_dataset(g + "/selected", T::kU8, n);
       }
-      f.write_f64("/anchor/score", anchor_score);
-      f.write_f64("/checkpoints/lr", lrs);
+      f.create_dataset("/anchor/score", T::kF64, static_cast<hsize_t>(n_anchor));
+      f.create_dataset("/checkpoints/lr", T::kF64, static_cast<hsize_t>(lrs.size()));
+      for (int64_t j = 0; j < S; ++j) {
+        const std::string g = "/silos/" + cfg.silos[static_cast<size_t>(j)].name;
+        const bool here = owner_of(j) == comm.rank();
+        const Silo* s = here ? &silo_at(j) : nullptr;
+        f.write_collective(g + "/score", T::kF64, here ? s->score.data() : nullptr, here);
+        f.write_collective(g + "/warmup_loss", T::kF64, here ? s->loss.data() : nullptr, here);
+        f.write_collective(g + "/ifd", T::kF64, here ? s->ifd.data() : nullptr, here);
+        f.write_collective(g + "/selected", T::kU8, here ? s->selected.data() : nullptr, here);
+      }
+      f.write_collective("/anchor/score", T::kF64, anchor_score.data(), comm.is_root());
+      f.write_collective("/checkpoints/lr", T::kF64, lrs.data(), comm.is_root());
       f.set_attr("/", "threshold", tau);
       f.set_attr("/", "config", cfg.to_ini());
-    });
+    }
+    comm.barrier();
+    if (comm.is_root()) commit_file(tmp, path);
   }
   end_phase("output");
   summary.seconds = elapsed_s() - t_start;
   timings["total"] = comm.allreduce_max(summary.seconds);
 
+  failpoint("before_report", comm.rank());
   if (comm.is_root()) {
     nlohmann::json rep;
     rep["threshold"] = nan_to(tau, 0.0);

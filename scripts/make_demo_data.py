@@ -315,6 +315,11 @@ def parse_args(argv):
     parser.add_argument("--pretrain", type=int, default=0,
                         help="public clean samples per language for "
                              "pretrain.jsonl (default 0: not written)")
+    parser.add_argument("--pretrain-knows", type=float, default=0.0,
+                        help="share of each silo's words whose correct translation "
+                             "is also put in pretrain.jsonl, as a pretrained LLM "
+                             "knows common words (default 0: the public corpus "
+                             "shares no word with the silos)")
     parser.add_argument("--languages", default="deu,fra,ita,spa",
                         help="comma list from %s" % ",".join(LANGUAGE_NAMES))
     parser.add_argument("--bad-fractions", default="0.1,0.3,0.5,0.7",
@@ -341,6 +346,8 @@ def parse_args(argv):
     for name in ("per_silo", "validation", "anchor", "test", "pretrain"):
         if getattr(args, name) < 0:
             parser.error("--%s must not be negative" % name.replace("_", "-"))
+    if not 0.0 <= args.pretrain_knows <= 1.0:
+        parser.error("--pretrain-knows must be in [0, 1]")
     if args.per_silo < 2:
         parser.error("--per-silo must be at least 2")
     return args
@@ -373,6 +380,10 @@ def build(args):
         rng.shuffle(pairs)
         parts = {name: [make_sample(lang, e, t) for e, t in chunk]
                  for name, chunk in carve(pairs, sizes).items()}
+        if args.pretrain > 0 and args.pretrain_knows > 0:
+            known = random.Random("%d:%s:knows" % (args.seed, lang))
+            count = round(args.pretrain_knows * len(parts["silo"]))
+            pretrain += [dict(s) for s in known.sample(parts["silo"], count)]
         n_bad = round(args.bad_fractions[i] * args.per_silo)
         labels, sample_kinds, kinds = corrupt_silo(rng, lang, parts["silo"], n_bad, all_pairs)
         silos[lang] = (parts["silo"], labels, sample_kinds, parts["test"])

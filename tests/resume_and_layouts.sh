@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# ctest resume.layouts: the same job must give the same scores and selections however it
+# is laid out and however often it is killed.
+#  1. Layouts: 4 silos on 1 rank, on 2 ranks (2 each) and on 4 ranks (oversubscribed, 1
+#     each): scores equal within 1e-9 relative (sums are added in a fixed order).
+#  2. Kill and resume: CLUES_FAILPOINT makes a rank SIGKILL itself during the warm-up,
+#     between scoring checkpoints, in the middle of scoring a silo (after its 2nd batch)
+#     and just before report.json; the job is started again with --resume and must finish
+#     with the uninterrupted run's scores and selections (within 1e-12 relative) and must
+#     say what it resumed.
+# Usage: resume_and_layouts.sh PATH/TO/clues [MPIEXEC]
+set -uo pipefail
+clues=$(realpath "$1")
+mpiexec=${2:-mpirun}
+src=$(cd "$(dirname "$0")/.." && pwd)
+dir=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+fail=0
+check() {
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAILED: $what"; fail=1; fi
+}
+
+/usr/bin/python3 "$src/scripts/make_demo_data.py" --out "$dir/data" --per-silo 40 --validation 16 --anchor 16 \
+  --test 10 >/dev/null || { echo "FAILED: make_demo_data.py"; exit 1; }
+args=() tests=()
+for f in "$dir"/data/silos/*.jsonl; do
+  n=$(basename "$f" .jsonl)
+  args+=(--silo "$n=$f" --labels "$n=$dir/data/labels/$n.txt")
+done
+args+=(--validation "$dir/data/validation.jsonl" --anchor "$dir/data/anchor.jsonl" --seed 3 --progress 1000
+  --train.rounds 2 --train.local_steps 3 --train.batch_size 4 --model.d_model 32 --model.layers 1
+  --model.hidden 64 --score.batch_size 8)
+for f in "$dir"/data/silos/*.jsonl; do
+  n=$(basename "$f" .jsonl)
+  tests+=(--test "$n=$dir/data/test/$n.jsonl")
+done
+run() {  # run RANKS OUT [flags...]: clues on RANKS ranks, no comparison; output in OUT.log
+  local ranks=$1 out=$2
+  shift 2
+  "$mpiexec" --oversubscribe -np "$ranks" "$clues" run "${args[@]}" --compare.rows none --out "$out" "$@" >"$out.log" 2>&1
+}
+run_cmp() {  # run_cmp OUT [flags...]: clues on 2 ranks with 3 comparison rows
+  local out=$1
+  shift
+  "$mpiexec" --oversubscribe -np 2 "$clues" run "${args[@]}" "${tests[@]}" --compare.rows clues,full,random \
+    --out "$out" "$@" >"$out.log" 2>&1
+}
+same() { /usr/bin/python3 "$src/tests/compare_scores.py" "$1/scores.h5" "$2/scores.h5" "$3"; }
+
+# 1. Layouts
+run 2 "$dir/r2"
+check "2 ranks finish" test -s "$dir/r2/report.json"
+run 1 "$dir/r1"
+check "1 rank hosting 4 silos = 2 ranks hosting 2 each" same "$dir/r1" "$dir/r2" 1e-9
+run 4 "$dir/r4"
+check "4 ranks hosting 1 each = 2 ranks hosting 2 each" same "$dir/r4" "$dir/r2" 1e-9
+check "4 ranks: every rank hosted a silo" /usr/bin/python3 -c 'import json, sys
+r = json.load(open(sys.argv[1])); sys.exit(0 if sorted(s["host_rank"] for s in r["silos"].values()) == [0, 1, 2, 3] else 1)' "$dir/r4/report.json"
+
+# 2. Kill and resume, on 2 ranks
+for fp in ${FAILPOINTS:-warmup_round:1 scored_checkpoint:1 scoring_batch:2:1 scoring_batch:7:0 before_report:1}; do
+  out="$dir/kill_${fp//:/_}"
+  CLUES_FAILPOINT=$fp run 2 "$out"
+  status=$?
+  check "$fp: the killed run fails (status $status)" test "$status" -ne 0
+  check "$fp: the killed run reached its failpoint" grep -q "failpoint $(echo "$fp" | cut -d: -f1-2) reached" "$out.log"
+  check "$fp: no report.json after the kill" test ! -e "$out/report.json"
+  mv "$out.log" "$out.killed.log"
+  run 2 "$out" --resume
+  check "$fp: the resumed run finishes" test -s "$out/report.json"
+  check "$fp: same scores and selections as the uninterrupted run" same "$out" "$dir/r2" 1e-12
+  case $fp in
+    warmup_round*) check "$fp: resumed from the warm-up checkpoints" grep -q "resume: 1 of 2 warm-up rounds" "$out.log" ;;
+    scoring_batch*) check "$fp: resumed in the middle of a silo" grep -q "continues after" "$out.log" ;;
+  esac
+done
+# 3. Kill in the comparison (after its 2nd row): finished rows are kept, the table equals
+#    an uninterrupted run's.
+run_cmp "$dir/cmp_ref"
+CLUES_FAILPOINT=comparison_row:2:0 run_cmp "$dir/cmp"
+check "comparison_row:2: the killed run fails" test ! -e "$dir/cmp/report.json"
+mv "$dir/cmp.log" "$dir/cmp.killed.log"
+run_cmp "$dir/cmp" --resume
+check "comparison_row:2: rows done before the kill are kept" grep -q "comparison row full already done" "$dir/cmp.log"
+check "comparison_row:2: same comparison as the uninterrupted run" /usr/bin/python3 -c 'import json, sys
+a, b = (json.load(open(p))["comparison"] for p in sys.argv[1:3])
+sys.exit(0 if a == b else 1)' "$dir/cmp/report.json" "$dir/cmp_ref/report.json"
+[ "$fail" -eq 0 ] && echo "all resume and layout checks passed"
+exit "$fail"
