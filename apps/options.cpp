@@ -83,7 +83,8 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("select.threshold", po::value(&cfg.select.threshold)->default_value(cfg.select.threshold), "mean | quantile | fixed | ratio")
       ("select.quantile", po::value(&cfg.select.quantile)->default_value(cfg.select.quantile), "quantile of anchor scores (threshold=quantile)")
       ("select.value", po::value(&cfg.select.value)->default_value(cfg.select.value), "threshold value (threshold=fixed)")
-      ("select.keep_ratio", po::value(&cfg.select.keep_ratio)->default_value(cfg.select.keep_ratio), "share kept per silo (threshold=ratio, baseline)");
+      ("select.keep_ratio", po::value(&cfg.select.keep_ratio)->default_value(cfg.select.keep_ratio), "share kept per silo (threshold=ratio, baseline)")
+      ("select.anchor_moments", po::value(&cfg.select.anchor_moments)->default_value(cfg.select.anchor_moments), "anchors for the threshold scored with: server (averaged moments, one global threshold) | silo (each silo's own moments: a threshold per silo from the same rule)");
   po::options_description pre("pretraining and comparison");
   auto& pc = cfg.pretrain;
   pre.add_options()

@@ -90,6 +90,7 @@ void Config::validate() const {
           "select.threshold must be mean, quantile, fixed or ratio");
   require(s.quantile >= 0 && s.quantile <= 1, "select.quantile must be in [0, 1]");
   require(s.keep_ratio >= 0 && s.keep_ratio <= 1, "select.keep_ratio must be in [0, 1]");
+  require(s.anchor_moments == "server" || s.anchor_moments == "silo", "select.anchor_moments must be server or silo");
   require(pretrain.steps >= 1 && pretrain.batch_size >= 1 && pretrain.lr > 0,
           "pretrain.steps, pretrain.batch_size and pretrain.lr must be positive");
   require(pretrain.corpus.empty() || !pretrain.cache.empty(), "pretrain.cache: give a folder for the pretrained base");
@@ -121,7 +122,8 @@ std::string Config::to_ini() const {
      << "\nbatch_size = " << score.batch_size << "\nproject_dim = " << score.project_dim
      << "\nproject_seed = " << score.project_seed << "\n";
   os << "\n[select]\nthreshold = " << select.threshold << "\nquantile = " << select.quantile
-     << "\nvalue = " << select.value << "\nkeep_ratio = " << select.keep_ratio << "\n";
+     << "\nvalue = " << select.value << "\nkeep_ratio = " << select.keep_ratio
+     << "\nanchor_moments = " << select.anchor_moments << "\n";
   os << "\n[pretrain]\nsteps = " << pretrain.steps << "\nbatch_size = " << pretrain.batch_size << "\nlr = " << pretrain.lr
      << "\ncache = " << pretrain.cache << "\n";
   os << "\n[compare]\nrows = " << compare.rows << "\n";

@@ -56,6 +56,10 @@ struct SelectConfig {
   double quantile = 0.5;           // with threshold=quantile: quantile of the anchor scores
   double value = 0.0;              // with threshold=fixed
   double keep_ratio = 0.5;         // with threshold=ratio: baseline, fixed share per silo
+  // Which preconditioner scores the anchors that set a silo's threshold: server (one
+  // global τ from the averaged moments) | silo (τ_j: the same rule applied to the public
+  // anchors scored with silo j's own moments, by the rank hosting it: like with like).
+  std::string anchor_moments = "server";
 };
 
 // Pretraining of the base model on public data (--pretrain), before the warm-up: all

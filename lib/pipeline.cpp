@@ -61,6 +61,8 @@ struct Silo {
   int64_t truncated = 0;
   AdamState adam;
   std::vector<double> score;
+  std::vector<double> anchor_score;  // the anchors under this silo's own moments (select.anchor_moments=silo)
+  double tau = 0;                    // this silo's threshold
   std::vector<uint8_t> selected;
   std::vector<double> loss, ifd;  // under the warm-up's final model (perplexity and IFD baselines)
   double test_loss = -1;
@@ -368,12 +370,9 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     mine.push_back(std::move(s));
   }
   const auto validation = encode_all(read_jsonl(cfg.validation), cfg.model.max_seq_len, nullptr);
-  std::vector<Record> anchor_records;
-  std::vector<Encoded> anchor;
-  if (comm.is_root()) {
-    anchor_records = read_jsonl(cfg.anchor);
-    anchor = encode_all(anchor_records, cfg.model.max_seq_len, nullptr);
-  }
+  // Anchors are public: every rank reads them (rank 0 scores them for the global τ).
+  const std::vector<Encoded> anchor = encode_all(read_jsonl(cfg.anchor), cfg.model.max_seq_len, nullptr);
+  const bool silo_anchors = cfg.select.anchor_moments == "silo";
   // Sample counts of every silo (scalars) for the weighted averages.
   std::vector<double> counts(static_cast<size_t>(S), 0.0);
   for (const auto& s : mine) counts[static_cast<size_t>(s.index)] = static_cast<double>(s.records.size());
@@ -479,8 +478,10 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   const bool adam = cfg.score.precondition != "sgd";
   std::vector<double> anchor_score(anchor.size(), 0.0);
   std::vector<double> lrs;
-  int64_t work = static_cast<int64_t>(anchor.size());
-  for (const auto& s : mine) work += static_cast<int64_t>(s.enc.size());
+  int64_t work = comm.is_root() ? static_cast<int64_t>(anchor.size()) : 0;
+  for (const auto& s : mine)
+    work += static_cast<int64_t>(s.enc.size()) + (silo_anchors ? static_cast<int64_t>(anchor.size()) : 0);
+  for (auto& s : mine) s.anchor_score.assign(silo_anchors ? anchor.size() : 0, 0.0);
   Progress progress(comm, "scoring (rank 0's share)", work * C, cfg.progress_s);
   int64_t done_work = 0;
   const int64_t vb = cfg.score.batch_size;
@@ -564,11 +565,11 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     };
     if (K > 0) make_dirs(cfg.out + "/features");
     for (auto& s : mine) {
-      if (cfg.score.moments == "server")
-        accumulate(s.enc, precondition(rf, "/server"), s.score, "silo_" + s.name);
-      else
-        accumulate(s.enc, precondition(H5File::open_read(silo_moments_file(cfg.out, c, s.name)), ""), s.score,
-                   "silo_" + s.name);
+      const Preconditioner pre = cfg.score.moments == "server"
+                                     ? precondition(rf, "/server")
+                                     : precondition(H5File::open_read(silo_moments_file(cfg.out, c, s.name)), "");
+      accumulate(s.enc, pre, s.score, "silo_" + s.name);
+      if (silo_anchors) accumulate(anchor, pre, s.anchor_score, "anchor_for_" + s.name);
     }
     if (comm.is_root()) accumulate(anchor, precondition(rf, "/server"), anchor_score, "anchor");
     failpoint("scored_checkpoint", comm.rank());
@@ -583,7 +584,8 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   const bool by_ratio = cfg.select.threshold == "ratio";
   unflatten_into(theta, params);  // final warm-up model, for the held-out loss
   for (auto& s : mine) {
-    s.selected = by_ratio ? select_top_ratio(s.score, cfg.select.keep_ratio) : select_at_threshold(s.score, tau);
+    s.tau = silo_anchors ? anchor_threshold(s.anchor_score, cfg.select) : tau;
+    s.selected = by_ratio ? select_top_ratio(s.score, cfg.select.keep_ratio) : select_at_threshold(s.score, s.tau);
     std::string kept;
     for (size_t i = 0; i < s.records.size(); ++i)
       if (s.selected[i]) kept += s.records[i].raw + "\n";
@@ -608,6 +610,9 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   const auto all_labels = collect<uint8_t>(comm, S, owner_of, [&](int64_t j) { return silo_at(j).labels; });
   const auto all_loss = collect<double>(comm, S, owner_of, [&](int64_t j) { return silo_at(j).loss; });
   const auto all_ifd = collect<double>(comm, S, owner_of, [&](int64_t j) { return silo_at(j).ifd; });
+  std::vector<double> silo_tau(static_cast<size_t>(S), 0.0);  // every rank: scores.h5 attributes
+  for (const auto& s : mine) silo_tau[static_cast<size_t>(s.index)] = s.tau;
+  for (auto& t : silo_tau) t = comm.allreduce_sum(t);
   std::vector<double> test_losses(static_cast<size_t>(S), -1);
   {
     const auto t = collect<double>(comm, S, owner_of, [&](int64_t j) { return std::vector<double>{silo_at(j).test_loss}; });
@@ -707,6 +712,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       const size_t u = static_cast<size_t>(j);
       SiloSummary ss;
       ss.name = cfg.silos[u].name;
+      ss.threshold = silo_tau[u];
       ss.samples = static_cast<int64_t>(all_scores[u].size());
       ss.kept = std::accumulate(all_sel[u].begin(), all_sel[u].end(), int64_t{0});
       ss.test_loss = test_losses[u];
@@ -767,6 +773,8 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       f.write_collective("/checkpoints/lr", T::kF64, lrs.data(), comm.is_root());
       f.set_attr("/", "threshold", tau);
       f.set_attr("/", "config", cfg.to_ini());
+      for (int64_t j = 0; j < S; ++j)  // the threshold each silo applied (= τ unless select.anchor_moments=silo)
+        f.set_attr("/silos/" + cfg.silos[static_cast<size_t>(j)].name, "threshold", silo_tau[static_cast<size_t>(j)]);
     }
     comm.barrier();
     if (comm.is_root()) commit_file(tmp, path);
@@ -780,6 +788,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     nlohmann::json rep;
     rep["threshold"] = nan_to(tau, 0.0);
     rep["threshold_mode"] = cfg.select.threshold;
+    rep["anchor_moments"] = cfg.select.anchor_moments;
     rep["ranks"] = comm.size();
     rep["engine"] = cfg.score.engine;
     rep["precondition"] = cfg.score.precondition;
@@ -792,6 +801,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       auto& j = rep["silos"][ss.name];
       j["samples"] = ss.samples;
       j["kept"] = ss.kept;
+      j["threshold"] = nan_to(ss.threshold, 0.0);
       j["host_rank"] = owner[static_cast<size_t>(&ss - summary.silos.data())];
       if (ss.test_loss >= 0) j["test_loss"] = ss.test_loss;
       if (ss.bad_share >= 0) {
@@ -860,6 +870,16 @@ std::string format_summary(const RunSummary& s) {
                   f(x.bad_share * 100.0, "%.1f").c_str(), f(x.auroc, "%.3f").c_str(), f(x.precision, "%.3f").c_str(),
                   f(x.recall, "%.3f").c_str(), f(x.f1, "%.3f").c_str(), f(x.test_loss, "%.4f").c_str());
     os << buf;
+  }
+  bool per_silo = false;
+  for (const auto& x : s.silos) per_silo = per_silo || x.threshold != s.threshold;
+  if (per_silo) {
+    os << "threshold per silo (anchors under each silo's own moments):";
+    for (const auto& x : s.silos) {
+      std::snprintf(buf, sizeof buf, " %s %.6g", x.name.c_str(), x.threshold);
+      os << buf;
+    }
+    os << "\n";
   }
   if (s.pooled_auroc >= 0) {
     std::snprintf(buf, sizeof buf, "pooled: AUROC %.3f, precision %.3f, recall %.3f, F1 %.3f\n", s.pooled_auroc,

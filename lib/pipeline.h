@@ -15,6 +15,7 @@ struct SiloSummary {
   std::string name;
   int64_t samples = 0;
   int64_t kept = 0;
+  double threshold = 0;    // the threshold this silo applied
   double bad_share = -1;   // share of low-quality labels, -1 without labels
   double auroc = -1;       // -1 without labels (NaN when only one class)
   double precision = -1, recall = -1, f1 = -1;

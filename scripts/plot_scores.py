@@ -51,10 +51,10 @@ def main(argv=None):
     fig_dir = os.path.join(args.out, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     with h5py.File(path, "r") as f:
-        tau = float(f.attrs["threshold"])
         anchor = f["anchor/score"][()]
         for name in sorted(f["silos"].keys()):
             score = f["silos/%s/score" % name][()]
+            tau = float(f["silos/%s" % name].attrs.get("threshold", f.attrs["threshold"]))
             kept = f["silos/%s/selected" % name][()].astype(bool)
             lo = min(score.min(), anchor.min() if len(anchor) else score.min())
             hi = max(score.max(), anchor.max() if len(anchor) else score.max())

@@ -378,6 +378,32 @@ TEST(PipelineMpi, ParallelHdf5WritesAreCollective) {
   }
 }
 
+// select.anchor_moments=silo: each silo's threshold comes from the anchors scored with its
+// own Adam moments; the selection applies it, and scores.h5 / report.json record it.
+TEST(PipelineMpi, PerSiloAnchorThresholds) {
+  const Comm world = Comm::world();
+  const std::string dir = shared_dir(world);
+  Config cfg = small_config(dir, dir + "/silo_anchors");
+  cfg.select.anchor_moments = "silo";
+  const RunSummary sum = run_pipeline(cfg, world);
+  if (!world.is_root()) return;
+  const H5File f = H5File::open_read(cfg.out + "/scores.h5");
+  const auto rep = nlohmann::json::parse(read_text(cfg.out + "/report.json"));
+  const double global = f.attr_f64("/", "threshold");
+  bool differs = false;
+  for (const char* name : {"alpha", "beta"}) {
+    const std::string g = std::string("/silos/") + name;
+    const double tau = f.attr_f64(g, "threshold");
+    EXPECT_DOUBLE_EQ(rep["silos"][name]["threshold"].get<double>(), tau);
+    differs = differs || tau != global;
+    const auto score = f.read_f64(g + "/score");
+    EXPECT_EQ(f.read_u8(g + "/selected"), select_at_threshold(score, tau)) << name;
+  }
+  EXPECT_TRUE(differs) << "silo moments differ from the server's, so should the thresholds";
+  ASSERT_EQ(sum.silos.size(), 2u);
+  EXPECT_NE(format_summary(sum).find("threshold per silo"), std::string::npos);
+}
+
 int main(int argc, char** argv) {
   MpiSession mpi(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
