@@ -42,6 +42,7 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("resume", po::bool_switch(&cfg.resume), "continue an unfinished run in --out from its checkpoints")
       ("overwrite", po::bool_switch(&cfg.overwrite), "replace what --out holds")
       ("threads", po::value(&cfg.threads)->default_value(cfg.threads), "LibTorch threads per rank")
+      ("device", po::value(&cfg.device)->default_value(cfg.device), "auto | cpu | cuda: cuda puts each rank on the GPU of its node-local rank (needs a CUDA LibTorch)")
       ("progress", po::value(&cfg.progress_s)->default_value(cfg.progress_s), "seconds between progress lines");
   po::options_description model("model");
   auto& m = cfg.model;

@@ -29,7 +29,7 @@ std::string dots_journal(const std::string& out, int64_t round, const std::strin
 
 void write_tensors(H5File& f, const std::string& group, const NamedTensors& ts) {
   for (const auto& [name, t] : ts) {
-    auto c = t.detach().to(torch::kFloat32).contiguous();
+    auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
     std::vector<hsize_t> shape(c.sizes().begin(), c.sizes().end());
     f.write_f32(group + "/" + name, c.data_ptr<float>(), shape);
   }

@@ -23,6 +23,16 @@ Comm Comm::world() {
   return c;
 }
 
+int Comm::local_rank() const {
+  if (!mpi_) return 0;
+  MPI_Comm node;
+  CLUES_MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  int r = 0;
+  CLUES_MPI_CHECK(MPI_Comm_rank(node, &r));
+  CLUES_MPI_CHECK(MPI_Comm_free(&node));
+  return r;
+}
+
 void Comm::barrier() const {
   if (mpi_) CLUES_MPI_CHECK(MPI_Barrier(comm_));
 }

@@ -21,6 +21,8 @@ class Comm {
   int rank() const { return rank_; }
   int size() const { return size_; }
   bool is_root() const { return rank_ == 0; }
+  // Rank among the ranks on this node (MPI_COMM_TYPE_SHARED); 0 for a serial communicator.
+  int local_rank() const;
   // The MPI communicator, or MPI_COMM_NULL for a serial communicator.
   MPI_Comm raw() const { return mpi_ ? comm_ : MPI_COMM_NULL; }
 

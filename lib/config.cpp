@@ -49,6 +49,7 @@ void Config::validate() const {
       require(names.count(t.name), "\"" + t.name + "=" + t.path + "\" names no silo; silos are: " +
                                        join(std::vector<std::string>(names.begin(), names.end()), ", "));
   require(threads >= 1, "threads must be at least 1");
+  require(device == "auto" || device == "cpu" || device == "cuda", "device must be auto, cpu or cuda");
   const auto& m = model;
   require(m.vocab >= 260, "model.vocab must be at least 260 (bytes plus special tokens)");
   require(m.d_model > 0 && m.heads > 0 && m.d_model % m.heads == 0, "model.d_model must be a positive multiple of model.heads");
@@ -108,7 +109,7 @@ std::string Config::to_ini() const {
   for (const auto& t : tests) os << "test = " << t.name << "=" << t.path << "\n";
   for (const auto& l : labels) os << "labels = " << l.name << "=" << l.path << "\n";
   for (const auto& c : pretrain.corpus) os << "pretrain = " << c << "\n";
-  os << "seed = " << seed << "\nthreads = " << threads << "\n";
+  os << "seed = " << seed << "\nthreads = " << threads << "\ndevice = " << device << "\n";
   os << "\n[model]\nvocab = " << model.vocab << "\nd_model = " << model.d_model << "\nlayers = " << model.layers
      << "\nheads = " << model.heads << "\nhidden = " << model.hidden << "\nmax_seq_len = " << model.max_seq_len
      << "\nrope_base = " << model.rope_base << "\nfinetune = " << model.finetune << "\nlora_rank = " << model.lora_rank

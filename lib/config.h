@@ -91,6 +91,7 @@ struct Config {
   bool resume = false;
   bool overwrite = false;
   int threads = 1;                 // LibTorch intra-op threads per rank
+  std::string device = "auto";     // auto | cpu | cuda (the GPU of the node-local rank)
   double progress_s = 10.0;        // seconds between progress lines
   ModelConfig model;
   TrainConfig train;

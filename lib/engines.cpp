@@ -34,7 +34,7 @@ std::vector<Recorded> record(Decoder& model, const Batch& batch) {
     const auto& l = cap.layers[i];
     const int64_t d_out = l.y.size(-1);
     auto delta = deltas[i].defined() ? deltas[i].reshape({-1, d_out}).to(torch::kFloat32)
-                                     : torch::zeros({l.y.numel() / d_out, d_out});
+                                     : torch::zeros({l.y.numel() / d_out, d_out}, l.y.options().dtype(torch::kFloat32));
     auto x = l.kind == CapturedLayer::Kind::kEmbedding ? l.x.reshape({-1}) : l.x.reshape({-1, l.x.size(-1)}).to(torch::kFloat32);
     out.push_back({l, x, delta});
   }
@@ -69,7 +69,7 @@ std::vector<torch::Tensor> in_trainable_order(Decoder& model, const ByParam& got
 }  // namespace
 
 torch::Tensor batched_grads(Decoder& model, const std::vector<const Encoded*>& samples, int64_t row_len) {
-  const Batch b = pack_batch(samples, row_len);
+  const Batch b = to_device(pack_batch(samples, row_len), device_of(model));
   const auto rec = record(model, b);
   const int64_t n = b.samples;
   torch::NoGradGuard ng;
@@ -102,7 +102,7 @@ torch::Tensor batched_grads(Decoder& model, const std::vector<const Encoded*>& s
       case CapturedLayer::Kind::kEmbedding: {
         auto* emb = dynamic_cast<torch::nn::EmbeddingImpl*>(r.layer.module);
         const int64_t V = emb->weight.size(0), D = emb->weight.size(1);
-        auto g = torch::zeros({n * V, D});
+        auto g = torch::zeros({n * V, D}, r.delta.options());
         auto seg = b.seg.reshape({-1});
         auto valid = seg >= 0;
         auto rows = (seg.masked_select(valid) * V + r.x.masked_select(valid));
@@ -117,14 +117,14 @@ torch::Tensor batched_grads(Decoder& model, const std::vector<const Encoded*>& s
 
 torch::Tensor ghost_dots(Decoder& model, const std::vector<const Encoded*>& samples, const torch::Tensor& target,
                          int64_t row_len) {
-  const Batch b = pack_batch(samples, row_len);
+  const Batch b = to_device(pack_batch(samples, row_len), device_of(model));
   const auto rec = record(model, b);
   torch::NoGradGuard ng;
   // Slices of the target per trainable parameter.
   std::map<const void*, torch::Tensor> target_of;
   int64_t off = 0;
   for (const auto& [name, p] : model->trainable()) {
-    target_of[key(p)] = target.slice(0, off, off + p.numel()).view(p.sizes()).to(torch::kFloat32);
+    target_of[key(p)] = target.slice(0, off, off + p.numel()).view(p.sizes()).to(p.device(), torch::kFloat32);
     off += p.numel();
   }
   TORCH_CHECK(off == target.numel(), "ghost_dots: target has ", target.numel(), " values, the model ", off);
@@ -132,7 +132,7 @@ torch::Tensor ghost_dots(Decoder& model, const std::vector<const Encoded*>& samp
   const auto seg = b.seg.reshape({-1});
   const auto valid = seg >= 0;
   ByParam covered;
-  auto token_sum = torch::zeros({seg.size(0)}, torch::kFloat64);
+  auto token_sum = torch::zeros({seg.size(0)}, seg.options().dtype(torch::kFloat64));
   auto add = [&](const torch::Tensor& p, const torch::Tensor& per_token) {
     covered[key(p)] = torch::Tensor();
     token_sum += per_token.to(torch::kFloat64);
@@ -165,8 +165,9 @@ torch::Tensor ghost_dots(Decoder& model, const std::vector<const Encoded*>& samp
     }
   }
   in_trainable_order(model, covered);  // checks coverage
-  return torch::zeros({b.samples}, torch::kFloat64)
-      .index_add_(0, seg.masked_select(valid), token_sum.masked_select(valid));
+  return torch::zeros({b.samples}, token_sum.options())
+      .index_add_(0, seg.masked_select(valid), token_sum.masked_select(valid))
+      .cpu();
 }
 
 std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const std::vector<Encoded>& samples,
@@ -181,8 +182,9 @@ std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const s
               "only; use score.engine=batched for Adam/rms preconditioning or unit normalisation");
   std::vector<double> out;
   out.reserve(samples.size());
-  const auto t32 = target.to(torch::kFloat32);
-  const auto t64 = target.to(torch::kFloat64);
+  const auto dev = device_of(model);
+  const auto t32 = target.to(dev, torch::kFloat32);
+  const auto t64 = target.to(dev, torch::kFloat64);
   for (size_t s = 0; s < samples.size(); s += static_cast<size_t>(sc.batch_size)) {
     std::vector<const Encoded*> chunk;
     for (size_t i = s; i < std::min(samples.size(), s + static_cast<size_t>(sc.batch_size)); ++i) chunk.push_back(&samples[i]);
@@ -192,9 +194,9 @@ std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const s
     } else {
       const auto gamma = pre.apply(batched_grads(model, chunk, row_len));
       dots = torch::mv(gamma.to(torch::kFloat64), t64);
-      if (features) feats.push_back(project(gamma, sc.project_dim, sc.project_seed));
+      if (features) feats.push_back(project(gamma.cpu(), sc.project_dim, sc.project_seed));
     }
-    auto acc = dots.contiguous();
+    auto acc = dots.cpu().contiguous();
     out.insert(out.end(), acc.data_ptr<double>(), acc.data_ptr<double>() + acc.numel());
     if (progress) progress(static_cast<int64_t>(out.size()), static_cast<int64_t>(samples.size()));
   }

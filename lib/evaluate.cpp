@@ -14,7 +14,7 @@ std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& da
   for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch)) {
     std::vector<const Encoded*> b;
     for (size_t i = s; i < std::min(data.size(), s + static_cast<size_t>(batch)); ++i) b.push_back(&data[i]);
-    const auto l = per_sample_loss(model, make_batch(b)).to(torch::kFloat64).contiguous();
+    const auto l = per_sample_loss(model, make_batch(b)).to(torch::kCPU, torch::kFloat64).contiguous();
     out.insert(out.end(), l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
   }
   return out;
@@ -61,7 +61,8 @@ std::vector<uint8_t> greedy_exact_match(Decoder& model, const std::vector<Encode
       }
       const auto pos = torch::arange(L, torch::kLong).unsqueeze(0).expand({B, L}).contiguous();
       const auto mask = torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
-      const auto next = model->forward(ids, pos, mask).argmax(-1).contiguous();  // [B,L]
+      const auto dev = device_of(model);
+      const auto next = model->forward(ids.to(dev), pos.to(dev), mask.to(dev)).argmax(-1).cpu().contiguous();  // [B,L]
       const auto* np = next.data_ptr<int64_t>();
       for (int64_t b = 0; b < B; ++b) {
         if (!active[static_cast<size_t>(b)]) continue;

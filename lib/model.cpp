@@ -101,7 +101,8 @@ DecoderImpl::DecoderImpl(const ModelConfig& c) : cfg_(c) {
   norm = register_module("norm", RMSNorm(c.d_model));
   head = register_module("head", Linear(c.d_model, c.vocab, 0, 0.0, 1.0));
   const int64_t dh = c.d_model / c.heads;
-  inv_freq_ = torch::pow(c.rope_base, -torch::arange(0, dh, 2, torch::kFloat64) / static_cast<double>(dh)).to(torch::kFloat32);
+  inv_freq_ = register_buffer(
+      "inv_freq", torch::pow(c.rope_base, -torch::arange(0, dh, 2, torch::kFloat64) / static_cast<double>(dh)).to(torch::kFloat32));
 
   const bool full = c.finetune == "full";
   for (auto& p : named_parameters(true)) {
@@ -237,7 +238,18 @@ Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len) {
   return layout_batch(samples, rows, L, true);
 }
 
-torch::Tensor per_sample_loss(Decoder& model, const Batch& batch) {
+torch::Device device_of(const Decoder& model) { return model->embed->weight.device(); }
+
+Batch to_device(const Batch& b, const torch::Device& d) {
+  if (b.ids.device() == d) return b;
+  Batch out = b;
+  for (auto* t : {&out.ids, &out.targets, &out.positions, &out.seg, &out.token_index, &out.mask})
+    if (t->defined()) *t = t->to(d);
+  return out;
+}
+
+torch::Tensor per_sample_loss(Decoder& model, const Batch& host_batch) {
+  const Batch batch = to_device(host_batch, device_of(model));
   auto logits = model->forward(batch.ids, batch.positions, batch.mask);
   const int64_t R = logits.size(0), T = logits.size(1), V = logits.size(2);
   // Low-precision logits are upcast; float64 (gradient checks) stays float64.
@@ -273,7 +285,8 @@ void unflatten_into(const torch::Tensor& flat, const std::vector<torch::Tensor>&
 torch::Tensor flatten_grads(const std::vector<torch::Tensor>& ts) {
   std::vector<torch::Tensor> parts;
   for (const auto& t : ts)
-    parts.push_back(t.grad().defined() ? t.grad().reshape(-1).to(torch::kFloat32) : torch::zeros({t.numel()}));
+    parts.push_back(t.grad().defined() ? t.grad().reshape(-1).to(torch::kFloat32)
+                                       : torch::zeros({t.numel()}, t.options().dtype(torch::kFloat32)));
   return parts.empty() ? torch::zeros({0}) : torch::cat(parts);
 }
 

@@ -113,7 +113,12 @@ Batch make_batch(const std::vector<const Encoded*>& samples);
 // confined to each sample and positions restart per sample. row_len >= longest sample.
 Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len);
 
-// Mean cross-entropy over each sample's response tokens: [n].
+// The device the model's weights live on, and a batch moved there (a no-op when it is
+// already there). Batches are built on the host; the model moves them where it runs.
+torch::Device device_of(const Decoder& model);
+Batch to_device(const Batch& b, const torch::Device& d);
+
+// Mean cross-entropy over each sample's response tokens: [n] (on the model's device).
 torch::Tensor per_sample_loss(Decoder& model, const Batch& batch);
 
 // Flattened copy of tensors (float32, concatenated in order), and the reverse.

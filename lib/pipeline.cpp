@@ -394,7 +394,10 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
 
   // ---- model (the base: pretrained on the public corpus when one is given)
   Decoder model = make_model(cfg.model, cfg.seed);
-  pretrain_base(cfg, comm, model);
+  const torch::Device dev = pick_device(cfg.device, comm);
+  pretrain_base(cfg, comm, model, dev);
+  model->to(dev);
+  if (dev.is_cuda()) log0(comm, "model and per-sample gradients on CUDA (each rank on the GPU of its local rank)");
   end_phase("pretrain");
   const NamedTensors named = model->trainable();
   const auto params = model->trainable_tensors();
@@ -498,7 +501,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
                        std::vector<const Encoded*> chunk;
                        for (int64_t i = j * vb; i < std::min<int64_t>((j + 1) * vb, validation.size()); ++i)
                          chunk.push_back(&validation[static_cast<size_t>(i)]);
-                       auto g = grad_sum(model, chunk).contiguous();
+                       auto g = grad_sum(model, chunk).cpu().contiguous();
                        std::copy(g.data_ptr<float>(), g.data_ptr<float>() + P, buf.begin());
                      }, gsum);
     const auto gbar = torch::from_blob(gsum.data(), {P}, torch::kFloat32).clone() / static_cast<double>(validation.size());
@@ -558,8 +561,8 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       pre.momentum = cfg.score.precondition == "adam";
       pre.unit = cfg.score.normalize == "unit";
       if (adam) {
-        pre.m = read_flat(f, group + "/m", named);
-        pre.v = read_flat(f, group + "/v", named);
+        pre.m = read_flat(f, group + "/m", named).to(dev);
+        pre.v = read_flat(f, group + "/v", named).to(dev);
       }
       return pre;
     };

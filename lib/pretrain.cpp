@@ -86,10 +86,11 @@ namespace {
 // each step's batch is cut into micro-batches spread over the ranks, and their gradient
 // sums are added in micro-batch order (Comm::ordered_sum), so every rank applies the same
 // AdamW step and the result does not depend on the number of ranks.
-Decoder train_base(const Config& cfg, const Comm& comm) {
+Decoder train_base(const Config& cfg, const Comm& comm, const torch::Device& device) {
   ModelConfig mc = cfg.model;
   mc.finetune = "full";
   Decoder base = make_model(mc, cfg.seed);
+  base->to(device);
   const auto data = read_corpus(cfg.pretrain.corpus, mc.max_seq_len);
   TrainConfig tc = cfg.train;
   tc.lr = cfg.pretrain.lr;
@@ -118,7 +119,7 @@ Decoder train_base(const Config& cfg, const Comm& comm) {
                        for (const auto& p : params) p.mutable_grad() = torch::Tensor();
                        auto loss = per_sample_loss(base, make_batch(b)).sum();
                        loss.backward();
-                       const auto g = flatten_grads(params).contiguous();
+                       const auto g = flatten_grads(params).cpu().contiguous();
                        std::copy(g.data_ptr<float>(), g.data_ptr<float>() + P, buf.begin());
                        buf[static_cast<size_t>(P)] = static_cast<float>(loss.item<double>());
                      }, gsum);
@@ -126,7 +127,7 @@ Decoder train_base(const Config& cfg, const Comm& comm) {
     const auto g = torch::from_blob(gsum.data(), {P}, torch::kFloat32).clone() / bs;
     int64_t off = 0;
     for (const auto& p : params) {
-      p.mutable_grad() = g.slice(0, off, off + p.numel()).view_as(p).clone();
+      p.mutable_grad() = g.slice(0, off, off + p.numel()).view_as(p).to(p.device()).clone();
       off += p.numel();
     }
     if (tc.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, tc.grad_clip);
@@ -146,7 +147,19 @@ Decoder train_base(const Config& cfg, const Comm& comm) {
 }
 }  // namespace
 
-void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model) {
+torch::Device pick_device(const std::string& want, const Comm& comm) {
+  if (want == "cpu") return torch::kCPU;
+  const bool have = torch::cuda::is_available() && torch::cuda::device_count() > 0;
+  if (!have) {
+    if (want == "cuda")
+      throw InputError("--device cuda: this LibTorch has no CUDA or no GPU is visible; use --device cpu or auto");
+    return torch::kCPU;
+  }
+  const auto n = static_cast<int>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank() % n));
+}
+
+void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model, const torch::Device& device) {
   if (cfg.pretrain.corpus.empty()) return;
   std::map<std::string, torch::Tensor> target;
   for (const auto& p : model->named_parameters(true)) target.emplace(p.key(), p.value());
@@ -165,7 +178,7 @@ void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model) {
       log0(comm, "pretrained base reused: " + path);
     }
   } else {
-    holder = train_base(cfg, comm);  // every rank takes part
+    holder = train_base(cfg, comm, device);  // every rank takes part
     if (comm.is_root()) {
       for (const auto& p : holder->named_parameters(true)) base.emplace_back(p.key(), p.value());
       make_dirs(cfg.pretrain.cache);

@@ -6,8 +6,9 @@ namespace clues {
 torch::Tensor Preconditioner::apply(const torch::Tensor& g) const {
   torch::Tensor out = g;
   if (adam()) {
-    auto v2 = v * beta2 + g * g * (1.0 - beta2);
-    out = (momentum ? m * beta1 + g * (1.0 - beta1) : g) / torch::sqrt(v2 + eps);
+    const auto vd = v.to(g.device()), md = m.defined() ? m.to(g.device()) : m;  // no-ops on one device
+    auto v2 = vd * beta2 + g * g * (1.0 - beta2);
+    out = (momentum ? md * beta1 + g * (1.0 - beta1) : g) / torch::sqrt(v2 + eps);
   }
   if (unit) out = out / out.norm(2, {-1}, true).clamp_min(1e-30);
   return out;
@@ -26,7 +27,7 @@ std::vector<double> score_loop(Decoder& model, const std::vector<Encoded>& sampl
                                const Preconditioner& pre, const ProgressFn& progress) {
   std::vector<double> out;
   out.reserve(samples.size());
-  const auto t64 = target.to(torch::kFloat64);
+  const auto t64 = target.to(device_of(model), torch::kFloat64);
   for (size_t i = 0; i < samples.size(); ++i) {
     auto g = sample_grad(model, samples[i]);
     out.push_back(torch::dot(pre.apply(g).to(torch::kFloat64), t64).item<double>());

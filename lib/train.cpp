@@ -144,7 +144,7 @@ torch::Tensor federated_average(const Comm& comm, const std::vector<double>& cou
   if (total <= 0) throw InputError("federated averaging needs at least one sample");
   std::vector<float> out;
   comm.ordered_sum(static_cast<int64_t>(counts.size()), owner, numel, [&](int64_t j, std::vector<float>& buf) {
-    auto t = (local(j).to(torch::kFloat32) * (counts[static_cast<size_t>(j)] / total)).contiguous();
+    auto t = (local(j).to(torch::kCPU, torch::kFloat32) * (counts[static_cast<size_t>(j)] / total)).contiguous();
     TORCH_CHECK(t.numel() == numel, "federated_average: item has the wrong size");
     std::copy(t.data_ptr<float>(), t.data_ptr<float>() + numel, buf.begin());
   }, out);

@@ -7,8 +7,11 @@
 
 #include <random>
 
+#include "io/error.h"
+#include "lib/comm.h"
 #include "lib/engines.h"
 #include "lib/model.h"
+#include "lib/pretrain.h"
 #include "lib/score.h"
 #include "synthetic.h"
 #include "test_models.h"
@@ -125,4 +128,38 @@ TEST(Projection, PreservesInnerProductsWithinJlBound) {
       << "max error / |a||b| = " << ((approx - exact).abs() / torch::outer(norms, norms)).max().item<double>();
   // and the projection is not the identity-like zero map: errors are of the expected size
   EXPECT_GT(((approx - exact).abs() / torch::outer(norms, norms)).max().item<double>(), 1e-4);
+}
+
+// The device choice: cpu always works, auto falls back to the CPU without a GPU, and cuda
+// refuses clearly where LibTorch has no CUDA or sees no GPU.
+TEST(Device, PickDevice) {
+  EXPECT_TRUE(pick_device("cpu", Comm::serial()).is_cpu());
+  const bool gpu = torch::cuda::is_available() && torch::cuda::device_count() > 0;
+  EXPECT_EQ(pick_device("auto", Comm::serial()).is_cuda(), gpu);
+  if (!gpu) {
+    EXPECT_THROW(pick_device("cuda", Comm::serial()), InputError);
+  }
+}
+
+// On a GPU: the same model moved to the device scores like on the CPU (float32 tolerance),
+// for the batched (Adam) and ghost engines and the loop reference.
+TEST(Device, CudaScoresEqualCpuScores) {
+  if (!torch::cuda::is_available() || torch::cuda::device_count() == 0)
+    GTEST_SKIP() << "no GPU visible: CUDA tests skipped";
+  Decoder cpu = random_model("lora", 21);
+  Decoder gpu = random_model("lora", 21);
+  gpu->to(torch::Device(torch::kCUDA, 0));
+  const auto data = mixed_samples(21, 9);
+  const int64_t P = cpu->trainable_numel();
+  const auto target = torch::randn({P});
+  Preconditioner adam{torch::randn({P}) * 1e-3, torch::rand({P}) * 1e-5, 0.9, 0.999, 1e-8};
+  ScoreConfig sc;
+  sc.batch_size = 4;
+  for (const char* engine : {"loop", "batched", "ghost"}) {
+    sc.engine = engine;
+    const Preconditioner pre = std::string(engine) == "ghost" ? Preconditioner{} : adam;
+    const auto a = score_samples(sc, cpu, data, target, pre, 128);
+    const auto b = score_samples(sc, gpu, data, target, pre, 128);
+    expect_close(torch::tensor(b, torch::kFloat64), torch::tensor(a, torch::kFloat64), std::string("cuda ") + engine);
+  }
 }
