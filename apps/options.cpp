@@ -14,6 +14,13 @@ namespace clues {
 
 namespace {
 
+// "0.003", not the "0.0030000000000000001" Boost would print for a default.
+std::string short_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -43,7 +50,7 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("overwrite", po::bool_switch(&cfg.overwrite), "replace what --out holds")
       ("threads", po::value(&cfg.threads)->default_value(cfg.threads), "LibTorch threads per rank")
       ("device", po::value(&cfg.device)->default_value(cfg.device), "auto | cpu | cuda: cuda puts each rank on the GPU of its node-local rank (needs a CUDA LibTorch)")
-      ("progress", po::value(&cfg.progress_s)->default_value(cfg.progress_s), "seconds between progress lines");
+      ("progress", po::value(&cfg.progress_s)->default_value(cfg.progress_s, short_number(cfg.progress_s)), "seconds between progress lines");
   po::options_description model("model");
   auto& m = cfg.model;
   model.add_options()
@@ -53,10 +60,10 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("model.heads", po::value(&m.heads)->default_value(m.heads), "attention heads")
       ("model.hidden", po::value(&m.hidden)->default_value(m.hidden), "SwiGLU hidden width")
       ("model.max_seq_len", po::value(&m.max_seq_len)->default_value(m.max_seq_len), "tokens per sample, longer ones are truncated")
-      ("model.rope_base", po::value(&m.rope_base)->default_value(m.rope_base), "rotary base")
+      ("model.rope_base", po::value(&m.rope_base)->default_value(m.rope_base, short_number(m.rope_base)), "rotary base")
       ("model.finetune", po::value(&m.finetune)->default_value(m.finetune), "lora | full")
       ("model.lora_rank", po::value(&m.lora_rank)->default_value(m.lora_rank), "LoRA rank")
-      ("model.lora_alpha", po::value(&m.lora_alpha)->default_value(m.lora_alpha), "LoRA alpha (scale = alpha / rank)")
+      ("model.lora_alpha", po::value(&m.lora_alpha)->default_value(m.lora_alpha, short_number(m.lora_alpha)), "LoRA alpha (scale = alpha / rank)")
       ("model.lora_targets", po::value(&lora_targets)->default_value("q,v"), "projections with LoRA: of q,k,v,o,gate,up,down");
   po::options_description train("warm-up training");
   auto& t = cfg.train;
@@ -64,14 +71,14 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("train.rounds", po::value(&t.rounds)->default_value(t.rounds), "rounds = checkpoints")
       ("train.local_steps", po::value(&t.local_steps)->default_value(t.local_steps), "optimizer steps per silo per round")
       ("train.batch_size", po::value(&t.batch_size)->default_value(t.batch_size), "samples per step")
-      ("train.lr", po::value(&t.lr)->default_value(t.lr), "peak learning rate")
-      ("train.warmup_frac", po::value(&t.warmup_frac)->default_value(t.warmup_frac), "share of steps warming up")
-      ("train.min_lr_frac", po::value(&t.min_lr_frac)->default_value(t.min_lr_frac), "final lr / peak lr")
-      ("train.beta1", po::value(&t.beta1)->default_value(t.beta1), "Adam beta1")
-      ("train.beta2", po::value(&t.beta2)->default_value(t.beta2), "Adam beta2")
-      ("train.eps", po::value(&t.eps)->default_value(t.eps), "Adam epsilon")
-      ("train.weight_decay", po::value(&t.weight_decay)->default_value(t.weight_decay), "AdamW decoupled weight decay")
-      ("train.grad_clip", po::value(&t.grad_clip)->default_value(t.grad_clip), "gradient norm clip, 0 = off");
+      ("train.lr", po::value(&t.lr)->default_value(t.lr, short_number(t.lr)), "peak learning rate")
+      ("train.warmup_frac", po::value(&t.warmup_frac)->default_value(t.warmup_frac, short_number(t.warmup_frac)), "share of steps warming up")
+      ("train.min_lr_frac", po::value(&t.min_lr_frac)->default_value(t.min_lr_frac, short_number(t.min_lr_frac)), "final lr / peak lr")
+      ("train.beta1", po::value(&t.beta1)->default_value(t.beta1, short_number(t.beta1)), "Adam beta1")
+      ("train.beta2", po::value(&t.beta2)->default_value(t.beta2, short_number(t.beta2)), "Adam beta2")
+      ("train.eps", po::value(&t.eps)->default_value(t.eps, short_number(t.eps)), "Adam epsilon")
+      ("train.weight_decay", po::value(&t.weight_decay)->default_value(t.weight_decay, short_number(t.weight_decay)), "AdamW decoupled weight decay")
+      ("train.grad_clip", po::value(&t.grad_clip)->default_value(t.grad_clip, short_number(t.grad_clip)), "gradient norm clip, 0 = off");
   po::options_description score("scoring and selection");
   score.add_options()
       ("score.engine", po::value(&cfg.score.engine)->default_value(cfg.score.engine), "loop (reference, one backward per sample) | batched | ghost (SGD only)")
@@ -82,9 +89,9 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("score.project_dim", po::value(&cfg.score.project_dim)->default_value(cfg.score.project_dim), "k > 0: write k-dim random projections of the preconditioned gradients to OUT/features/ (batched engine)")
       ("score.project_seed", po::value(&cfg.score.project_seed)->default_value(cfg.score.project_seed), "seed of the projection matrix")
       ("select.threshold", po::value(&cfg.select.threshold)->default_value(cfg.select.threshold), "mean | quantile | fixed | ratio")
-      ("select.quantile", po::value(&cfg.select.quantile)->default_value(cfg.select.quantile), "quantile of anchor scores (threshold=quantile)")
-      ("select.value", po::value(&cfg.select.value)->default_value(cfg.select.value), "threshold value (threshold=fixed)")
-      ("select.keep_ratio", po::value(&cfg.select.keep_ratio)->default_value(cfg.select.keep_ratio), "share kept per silo (threshold=ratio, baseline)")
+      ("select.quantile", po::value(&cfg.select.quantile)->default_value(cfg.select.quantile, short_number(cfg.select.quantile)), "quantile of anchor scores (threshold=quantile)")
+      ("select.value", po::value(&cfg.select.value)->default_value(cfg.select.value, short_number(cfg.select.value)), "threshold value (threshold=fixed)")
+      ("select.keep_ratio", po::value(&cfg.select.keep_ratio)->default_value(cfg.select.keep_ratio, short_number(cfg.select.keep_ratio)), "share kept per silo (threshold=ratio, baseline)")
       ("select.anchor_moments", po::value(&cfg.select.anchor_moments)->default_value(cfg.select.anchor_moments), "anchors for the threshold scored with: server (averaged moments, one global threshold) | silo (each silo's own moments: a threshold per silo from the same rule)");
   po::options_description pre("pretraining and comparison");
   auto& pc = cfg.pretrain;
@@ -92,7 +99,7 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("pretrain", po::value(&pc.corpus)->composing(), "public JSONL or plain text: pretrain the base model on it first (repeatable)")
       ("pretrain.steps", po::value(&pc.steps)->default_value(pc.steps), "optimizer steps of pretraining (all weights)")
       ("pretrain.batch_size", po::value(&pc.batch_size)->default_value(pc.batch_size), "samples per pretraining step")
-      ("pretrain.lr", po::value(&pc.lr)->default_value(pc.lr), "peak learning rate of pretraining")
+      ("pretrain.lr", po::value(&pc.lr)->default_value(pc.lr, short_number(pc.lr)), "peak learning rate of pretraining")
       ("pretrain.cache", po::value(&pc.cache), "folder of pretrained bases, reused when corpus and settings match "
                                                 "(default $CLUES_CACHE, else $XDG_CACHE_HOME/clues or ~/.cache/clues)")
       ("compare.rows", po::value(&cfg.compare.rows)->default_value(cfg.compare.rows),
