@@ -54,8 +54,7 @@ namespace {
 struct Silo {
   int64_t index = 0;
   std::string name, path;
-  std::vector<Record> records;
-  std::vector<Encoded> enc;
+  int64_t n = 0;                // samples (its data is loaded when needed: load_silo)
   std::vector<uint8_t> labels;  // empty without --labels
   std::vector<Encoded> test;    // empty without --test
   int64_t truncated = 0;
@@ -76,6 +75,19 @@ std::vector<Encoded> encode_all(const std::vector<Record>& rs, int64_t max_len, 
     if (out.back().truncated && truncated) ++*truncated;
   }
   return out;
+}
+
+// A silo's samples, read and encoded when a phase needs them and dropped after, so a rank
+// holds one silo's samples at a time however many it hosts.
+struct SiloData {
+  std::vector<Record> records;
+  std::vector<Encoded> enc;
+};
+SiloData load_silo(const std::string& path, int64_t max_len, int64_t* truncated = nullptr) {
+  SiloData d;
+  d.records = read_jsonl(path);
+  d.enc = encode_all(d.records, max_len, truncated);
+  return d;
 }
 
 std::string find_path(const std::vector<NamedPath>& v, const std::string& name) {
@@ -356,17 +368,16 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     s.index = j;
     s.name = cfg.silos[static_cast<size_t>(j)].name;
     s.path = cfg.silos[static_cast<size_t>(j)].path;
-    s.records = read_jsonl(s.path);
-    s.enc = encode_all(s.records, cfg.model.max_seq_len, &s.truncated);
+    s.n = static_cast<int64_t>(load_silo(s.path, cfg.model.max_seq_len, &s.truncated).records.size());  // checks every line
     if (auto lp = find_path(cfg.labels, s.name); !lp.empty()) {
       s.labels = read_labels(lp);
-      if (s.labels.size() != s.records.size())
+      if (static_cast<int64_t>(s.labels.size()) != s.n)
         throw InputError(lp + " has " + std::to_string(s.labels.size()) + " labels but silo " + s.name + " (" +
-                         s.path + ") has " + std::to_string(s.records.size()) + " lines: one label per line is needed");
+                         s.path + ") has " + std::to_string(s.n) + " lines: one label per line is needed");
     }
     if (auto tp = find_path(cfg.tests, s.name); !tp.empty())
       s.test = encode_all(read_jsonl(tp), cfg.model.max_seq_len, nullptr);
-    s.score.assign(s.records.size(), 0.0);
+    s.score.assign(static_cast<size_t>(s.n), 0.0);
     mine.push_back(std::move(s));
   }
   const auto validation = encode_all(read_jsonl(cfg.validation), cfg.model.max_seq_len, nullptr);
@@ -375,7 +386,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   const bool silo_anchors = cfg.select.anchor_moments == "silo";
   // Sample counts of every silo (scalars) for the weighted averages.
   std::vector<double> counts(static_cast<size_t>(S), 0.0);
-  for (const auto& s : mine) counts[static_cast<size_t>(s.index)] = static_cast<double>(s.records.size());
+  for (const auto& s : mine) counts[static_cast<size_t>(s.index)] = static_cast<double>(s.n);
   for (auto& c : counts) c = comm.allreduce_sum(c);
   const double N = std::accumulate(counts.begin(), counts.end(), 0.0);
   int64_t truncated = 0;
@@ -441,7 +452,8 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   for (int64_t r = first_round; r < tc.rounds; ++r) {
     const double t_round = elapsed_s();
     std::vector<LocalSilo> locals;
-    for (auto& s : mine) locals.push_back({s.index, &s.enc, &s.adam});
+    for (auto& s : mine)
+      locals.push_back({s.index, [&cfg, path = s.path] { return load_silo(path, cfg.model.max_seq_len).enc; }, &s.adam});
     const RoundResult rr = federated_round(comm, model, locals, counts, owner_of, theta, tc, cfg.seed, r, true);
     theta = rr.theta;
     const double loss = rr.loss;
@@ -453,7 +465,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
         write_flat(f, "/m", named, flatten(s.adam.m));
         write_flat(f, "/v", named, flatten(s.adam.v));
         f.set_attr("/", "step", static_cast<double>(s.adam.step));
-        f.set_attr("/", "samples", static_cast<double>(s.records.size()));
+        f.set_attr("/", "samples", static_cast<double>(s.n));
       });
     }
     if (comm.is_root()) {
@@ -483,7 +495,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   std::vector<double> lrs;
   int64_t work = comm.is_root() ? static_cast<int64_t>(anchor.size()) : 0;
   for (const auto& s : mine)
-    work += static_cast<int64_t>(s.enc.size()) + (silo_anchors ? static_cast<int64_t>(anchor.size()) : 0);
+    work += s.n + (silo_anchors ? static_cast<int64_t>(anchor.size()) : 0);
   for (auto& s : mine) s.anchor_score.assign(silo_anchors ? anchor.size() : 0, 0.0);
   Progress progress(comm, "scoring (rank 0's share)", work * C, cfg.progress_s);
   int64_t done_work = 0;
@@ -571,7 +583,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       const Preconditioner pre = cfg.score.moments == "server"
                                      ? precondition(rf, "/server")
                                      : precondition(H5File::open_read(silo_moments_file(cfg.out, c, s.name)), "");
-      accumulate(s.enc, pre, s.score, "silo_" + s.name);
+      accumulate(load_silo(s.path, cfg.model.max_seq_len).enc, pre, s.score, "silo_" + s.name);
       if (silo_anchors) accumulate(anchor, pre, s.anchor_score, "anchor_for_" + s.name);
     }
     if (comm.is_root()) accumulate(anchor, precondition(rf, "/server"), anchor_score, "anchor");
@@ -589,17 +601,16 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   for (auto& s : mine) {
     s.tau = silo_anchors ? anchor_threshold(s.anchor_score, cfg.select) : tau;
     s.selected = by_ratio ? select_top_ratio(s.score, cfg.select.keep_ratio) : select_at_threshold(s.score, s.tau);
+    const SiloData d = load_silo(s.path, cfg.model.max_seq_len);
     std::string kept;
-    for (size_t i = 0; i < s.records.size(); ++i)
-      if (s.selected[i]) kept += s.records[i].raw + "\n";
+    for (size_t i = 0; i < d.records.size(); ++i)
+      if (s.selected[i]) kept += d.records[i].raw + "\n";
     write_text_atomic(cfg.out + "/selected/" + s.name + ".jsonl", kept);
     if (!s.test.empty()) s.test_loss = mean_loss(model, s.test, cfg.score.batch_size);
-  }
-  // Per-sample losses under the same model, for the perplexity and IFD baselines.
-  for (auto& s : mine) {
-    s.loss = sample_losses(model, s.enc, cfg.score.batch_size);
+    // Per-sample losses under the same model, for the perplexity and IFD baselines.
+    s.loss = sample_losses(model, d.enc, cfg.score.batch_size);
     std::vector<Encoded> alone;
-    for (const auto& e : s.enc) alone.push_back(answer_alone(e));
+    for (const auto& e : d.enc) alone.push_back(answer_alone(e));
     s.ifd = ifd(s.loss, sample_losses(model, alone, cfg.score.batch_size));
   }
   // Per-silo vectors to rank 0, in silo order (labels too: evaluation-only ground truth).
@@ -647,18 +658,23 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
         continue;
       }
       std::vector<double> row_counts(static_cast<size_t>(S), 0.0);
-      std::vector<std::vector<Encoded>> subset(mine.size());
       std::vector<AdamState> adam(mine.size());
       std::vector<LocalSilo> locals;
       std::map<int64_t, std::vector<uint8_t>> sel;
       for (size_t i = 0; i < mine.size(); ++i) {
         const Silo& s = mine[i];
-        sel[s.index] = row_selection(row, s.score, s.selected, s.loss, s.ifd, s.labels, cfg, s.index);
-        for (size_t k = 0; k < s.enc.size(); ++k)
-          if (sel[s.index][k]) subset[i].push_back(s.enc[k]);
-        row_counts[static_cast<size_t>(s.index)] = static_cast<double>(subset[i].size());
+        const auto& picked = sel[s.index] = row_selection(row, s.score, s.selected, s.loss, s.ifd, s.labels, cfg, s.index);
+        row_counts[static_cast<size_t>(s.index)] = static_cast<double>(std::accumulate(picked.begin(), picked.end(), 0));
         adam[i] = AdamState::zeros_like(params);
-        locals.push_back({s.index, &subset[i], &adam[i]});
+        // The row's subset of the silo, loaded when the silo trains.
+        locals.push_back({s.index, [&cfg, &picked, path = s.path] {
+                            std::vector<Encoded> subset;
+                            auto all = load_silo(path, cfg.model.max_seq_len).enc;
+                            for (size_t k = 0; k < all.size(); ++k)
+                              if (picked[k]) subset.push_back(std::move(all[k]));
+                            return subset;
+                          },
+                          &adam[i]});
       }
       for (auto& c : row_counts) c = comm.allreduce_sum(c);
       const double row_total = std::accumulate(row_counts.begin(), row_counts.end(), 0.0);

@@ -115,7 +115,7 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
       continue;
     }
     unflatten_into(theta, params);
-    loss_local += n / total * train_round(model, *s.data, *s.adam, tc, seed, s.index, round);
+    loss_local += n / total * train_round(model, s.data(), *s.adam, tc, seed, s.index, round);
     local[s.index] = {&s, flatten(params)};
   }
   RoundResult r;

@@ -57,16 +57,16 @@ torch::Tensor federated_average(const Comm& comm, const std::vector<double>& cou
 
 // One silo hosted by this rank, as federated_round sees it.
 struct LocalSilo {
-  int64_t index = 0;                        // position in the job's silo list
-  const std::vector<Encoded>* data = nullptr;
-  AdamState* adam = nullptr;                // carried from round to round
+  int64_t index = 0;                                  // position in the job's silo list
+  std::function<std::vector<Encoded>()> data;         // loads the silo's samples when it trains
+  AdamState* adam = nullptr;                          // carried from round to round
 };
 struct RoundResult {
   torch::Tensor theta, m, v;  // averaged trainable weights and Adam moments (flat)
   double loss = 0;            // sample-weighted mean training loss
 };
-// One round of collaborative training: every hosted silo with counts[j] > 0 trains
-// local_steps from `theta`; weights (and, when asked, moments) are averaged weighted by
+// One round of collaborative training: every hosted silo with counts[j] > 0 loads its
+// samples (one silo in memory at a time) and trains local_steps from `theta`; weights (and, when asked, moments) are averaged weighted by
 // counts (silos with no samples take no part). The model ends holding the last silo's weights.
 RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<LocalSilo>& mine,
                             const std::vector<double>& counts, const std::function<int(int64_t)>& owner,
