@@ -103,7 +103,9 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("pretrain.cache", po::value(&pc.cache), "folder of pretrained bases, reused when corpus and settings match "
                                                 "(default $CLUES_CACHE, else $XDG_CACHE_HOME/clues or ~/.cache/clues)")
       ("compare.rows", po::value(&cfg.compare.rows)->default_value(cfg.compare.rows),
-       "after selection, fine-tune and evaluate on --test: all | none | list of clues,full,random,perplexity,ifd,ratio,oracle");
+       "after selection, fine-tune and evaluate on --test: all | none | list of clues,full,random,perplexity,ifd,ratio,oracle")
+      ("compare.seeds", po::value(&cfg.compare.seeds)->default_value(cfg.compare.seeds),
+       "fine-tunings per comparison row (data-order seeds seed, seed+1, ...): mean figures and the spread of the macro test loss");
   po::options_description all;
   all.add(general).add(model).add(train).add(score).add(pre);
 

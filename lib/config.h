@@ -78,6 +78,9 @@ struct CompareConfig {
   // all | none | comma list of clues, full, random, perplexity, ifd, ratio, oracle
   // (oracle only with --labels for every silo).
   std::string rows = "all";
+  // Fine-tunings per row with seeds seed, seed+1, ... (data order); figures are their
+  // mean, and the macro test loss gets its standard deviation over them.
+  int64_t seeds = 1;
 };
 
 struct Config {

@@ -183,7 +183,7 @@ double nan_to(double v, double fallback) { return std::isnan(v) ? fallback : v; 
 nlohmann::json row_to_json(const CompareRow& r) {
   nlohmann::json j;
   j["name"] = r.name;
-  j["macro"] = {r.macro_loss, r.macro_perplexity, r.macro_exact_match};
+  j["macro"] = {r.macro_loss, r.macro_perplexity, r.macro_exact_match, r.macro_loss_sd};
   j["pooled"] = {r.pooled_auroc, r.pooled_precision, r.pooled_recall, r.pooled_f1};
   for (const auto& x : r.silos)
     j["silos"].push_back({static_cast<double>(x.kept), x.test_loss, x.perplexity, x.exact_match, x.auroc,
@@ -195,7 +195,7 @@ CompareRow row_from_json(const nlohmann::json& j) {
   r.name = j.at("name").get<std::string>();
   const auto m = j.at("macro").get<std::vector<double>>();
   const auto p = j.at("pooled").get<std::vector<double>>();
-  r.macro_loss = m.at(0), r.macro_perplexity = m.at(1), r.macro_exact_match = m.at(2);
+  r.macro_loss = m.at(0), r.macro_perplexity = m.at(1), r.macro_exact_match = m.at(2), r.macro_loss_sd = m.at(3);
   r.pooled_auroc = p.at(0), r.pooled_precision = p.at(1), r.pooled_recall = p.at(2), r.pooled_f1 = p.at(3);
   for (const auto& x : j.at("silos")) {
     const auto v = x.get<std::vector<double>>();
@@ -303,7 +303,8 @@ std::string comparison_markdown(const std::vector<CompareRow>& rows, const std::
   for (const auto& r : rows) {
     int64_t kept = 0;
     for (const auto& s : r.silos) kept += s.kept;
-    os << "| " << r.name << " | " << kept << " | " << f(r.macro_loss, "%.4f") << " | " << f(r.macro_perplexity, "%.3f")
+    os << "| " << r.name << " | " << kept << " | " << f(r.macro_loss, "%.4f")
+       << (r.macro_loss_sd >= 0 ? " ± " + f(r.macro_loss_sd, "%.4f") : std::string()) << " | " << f(r.macro_perplexity, "%.3f")
        << " | " << f(r.macro_exact_match, "%.3f") << " | " << f(r.pooled_auroc, "%.3f") << " | "
        << f(r.pooled_precision, "%.3f") << " | " << f(r.pooled_recall, "%.3f") << " | " << f(r.pooled_f1, "%.3f") << " |";
     if (gap) {
@@ -678,14 +679,26 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       }
       for (auto& c : row_counts) c = comm.allreduce_sum(c);
       const double row_total = std::accumulate(row_counts.begin(), row_counts.end(), 0.0);
-      torch::Tensor th = theta0;
-      if (row_total > 0)
-        for (int64_t r = 0; r < tc.rounds; ++r)
-          th = federated_round(comm, model, locals, row_counts, owner_of, th, tc, cfg.seed, r, false).theta;
-      unflatten_into(th, params);
+      // compare.seeds fine-tunings (seed, seed+1, ...: data order), figures averaged;
+      // per silo: loss, perplexity, exact match of each seed in turn.
+      const int64_t K = cfg.compare.seeds;
+      std::map<int64_t, std::vector<double>> per_seed;
+      for (int64_t k = 0; k < K; ++k) {
+        for (auto& a : adam) a = AdamState::zeros_like(params);
+        torch::Tensor th = theta0;
+        if (row_total > 0)
+          for (int64_t r = 0; r < tc.rounds; ++r)
+            th = federated_round(comm, model, locals, row_counts, owner_of, th, tc, cfg.seed + static_cast<uint64_t>(k), r,
+                                 false).theta;
+        unflatten_into(th, params);
+        for (const auto& s : mine) {
+          const TestMetrics m = evaluate(model, s.test, cfg.score.batch_size);
+          auto& v = per_seed[s.index];
+          v.insert(v.end(), {m.loss, m.perplexity, m.exact_match});
+        }
+      }
       const auto metrics = collect<double>(comm, S, owner_of, [&](int64_t j) {
-        const TestMetrics m = evaluate(model, silo_at(j).test, cfg.score.batch_size);
-        return row_total > 0 ? std::vector<double>{m.loss, m.perplexity, m.exact_match} : std::vector<double>{-1, -1, -1};
+        return row_total > 0 ? per_seed.at(j) : std::vector<double>(static_cast<size_t>(3 * K), -1.0);
       });
       const auto row_sel = collect<uint8_t>(comm, S, owner_of, [&](int64_t j) { return sel.at(j); });
       if (comm.is_root()) {
@@ -697,10 +710,23 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
           ranking[u] = row_ranking(row, all_scores[u], all_loss[u], all_ifd[u]);
           RowSilo rs;
           rs.kept = std::accumulate(row_sel[u].begin(), row_sel[u].end(), int64_t{0});
-          rs.test_loss = metrics[u][0];
-          rs.perplexity = metrics[u][1];
-          rs.exact_match = metrics[u][2];
+          rs.test_loss = rs.perplexity = rs.exact_match = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            rs.test_loss += metrics[u][static_cast<size_t>(3 * k)] / static_cast<double>(K);
+            rs.perplexity += metrics[u][static_cast<size_t>(3 * k + 1)] / static_cast<double>(K);
+            rs.exact_match += metrics[u][static_cast<size_t>(3 * k + 2)] / static_cast<double>(K);
+          }
           cr.silos.push_back(rs);
+        }
+        if (K > 1) {  // spread of the macro test loss over the fine-tuning seeds
+          std::vector<double> macro(static_cast<size_t>(K), 0.0);
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t j = 0; j < S; ++j)
+              macro[static_cast<size_t>(k)] += metrics[static_cast<size_t>(j)][static_cast<size_t>(3 * k)] / static_cast<double>(S);
+          const double mu = mean(macro);
+          double var = 0;
+          for (double x : macro) var += (x - mu) * (x - mu);
+          cr.macro_loss_sd = std::sqrt(var / static_cast<double>(K - 1));
         }
         fill_detection(cr, ranking, row_sel, all_labels);
         cr.macro_loss = mean_of(cr.silos, &RowSilo::test_loss);
@@ -836,6 +862,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       nlohmann::json r;
       auto put = [](nlohmann::json& j, const char* k, double v) { j[k] = v < 0 ? nlohmann::json() : nlohmann::json(v); };
       put(r, "macro_test_loss", cr.macro_loss);
+      put(r, "macro_test_loss_sd", cr.macro_loss_sd);
       put(r, "macro_perplexity", cr.macro_perplexity);
       put(r, "macro_exact_match", cr.macro_exact_match);
       put(r["pooled"], "auroc", cr.pooled_auroc);

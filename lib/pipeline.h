@@ -32,7 +32,8 @@ struct RowSilo {
 struct CompareRow {
   std::string name;
   std::vector<RowSilo> silos;  // in --silo order
-  double macro_loss = -1, macro_perplexity = -1, macro_exact_match = -1;  // means over silos
+  double macro_loss = -1, macro_perplexity = -1, macro_exact_match = -1;  // means over silos (and seeds)
+  double macro_loss_sd = -1;  // standard deviation of the macro test loss over compare.seeds (> 1)
   double pooled_auroc = -1, pooled_precision = -1, pooled_recall = -1, pooled_f1 = -1;
 };
 

@@ -301,6 +301,34 @@ TEST(PipelineMpi, ComparisonRowsArePresentAndFiniteOnAPretrainedBase) {
   EXPECT_DOUBLE_EQ(rep["comparison"]["oracle"]["pooled"]["precision"].get<double>(), 1.0);
 }
 
+// compare.seeds: each row is fine-tuned once per seed; the table gives the mean and the
+// spread of the macro test loss; with one seed there is no spread.
+TEST(PipelineMpi, ComparisonOverSeedsReportsMeanAndSpread) {
+  const Comm world = Comm::world();
+  const std::string dir = shared_dir(world);
+  if (world.is_root()) clues::testing::write_reverse_set(dir + "/test_beta.jsonl", "", 6, 0, 6);
+  world.barrier();
+  Config cfg = small_config(dir, dir + "/seeds2");
+  cfg.tests.push_back({"beta", dir + "/test_beta.jsonl"});
+  cfg.compare.rows = "clues,full";
+  cfg.compare.seeds = 2;
+  const RunSummary two = run_pipeline(cfg, world);
+  Config one = cfg;
+  one.out = dir + "/seeds1";
+  one.compare.seeds = 1;
+  const RunSummary single = run_pipeline(one, world);
+  if (!world.is_root()) return;
+  ASSERT_EQ(two.comparison.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_GE(two.comparison[i].macro_loss_sd, 0.0);
+    EXPECT_LT(single.comparison[i].macro_loss_sd, 0.0);  // one seed: no spread
+    EXPECT_TRUE(std::isfinite(two.comparison[i].macro_loss));
+  }
+  EXPECT_NE(read_text(cfg.out + "/comparison.md").find(" ± "), std::string::npos);
+  const auto rep = nlohmann::json::parse(read_text(cfg.out + "/report.json"));
+  EXPECT_TRUE(rep["comparison"]["full"]["macro_test_loss_sd"].is_number());
+}
+
 // score.project_dim: every silo, the anchors and the validation gradient get k-dimensional
 // features per checkpoint, and scores recomputed from them alone, Σ_c lr_c/C ⟨f_ic, v_c⟩,
 // agree with the exact scores (Pearson r > 0.95 at k = 4096 over ~500 parameters: the JL
