@@ -7,7 +7,6 @@
 
 namespace clues {
 
-namespace {
 int world_rank() {
   int init = 0, fin = 0;
   MPI_Initialized(&init);
@@ -16,7 +15,6 @@ int world_rank() {
   if (init && !fin) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   return rank;
 }
-}  // namespace
 
 void throw_h5_error(const char* call, const char* file, int line) {
   std::ostringstream os;

@@ -7,6 +7,9 @@
 
 namespace clues {
 
+// This process's rank in MPI_COMM_WORLD for error messages; 0 outside MPI.
+int world_rank();
+
 // Base of every error clues throws on purpose.
 class Error : public std::runtime_error {
  public:

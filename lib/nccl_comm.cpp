@@ -14,15 +14,6 @@ namespace clues {
 
 namespace {
 
-int world_rank() {
-  int init = 0, fin = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&fin);
-  int rank = 0;
-  if (init && !fin) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
-
 std::string where(const char* call, const char* file, int line) {
   std::ostringstream os;
   os << " on rank " << world_rank() << ": " << call << " (" << file << ":" << line << ")";

@@ -217,12 +217,14 @@ double mean_of(const std::vector<RowSilo>& v, double RowSilo::*field) {
   return v.empty() ? -1 : sum / static_cast<double>(v.size());
 }
 
-// Detection figures of a row per silo and pooled (pooled only when every silo has labels).
+// Detection figures of a row per silo and pooled (pooled only when every silo has labels;
+// pooled AUROC only when `ranked`). -1 where a figure is not defined (one class only).
 void fill_detection(CompareRow& cr, const std::vector<std::vector<double>>& ranking,
-                    const std::vector<std::vector<uint8_t>>& sel, const std::vector<std::vector<uint8_t>>& labels) {
+                    const std::vector<std::vector<uint8_t>>& sel, const std::vector<std::vector<uint8_t>>& labels,
+                    bool ranked) {
   std::vector<double> pr;
   std::vector<uint8_t> ps, pl;
-  bool all = true, ranked = true;
+  bool all = true;
   for (size_t u = 0; u < cr.silos.size(); ++u) {
     if (labels[u].empty()) {
       all = false;
@@ -230,7 +232,6 @@ void fill_detection(CompareRow& cr, const std::vector<std::vector<double>>& rank
     }
     auto& rs = cr.silos[u];
     if (!ranking[u].empty()) rs.auroc = nan_to(auroc(ranking[u], labels[u]), -1);
-    ranked = ranked && !ranking[u].empty();
     const Detection d = detection(sel[u], labels[u]);
     rs.precision = d.precision;
     rs.recall = d.recall;
@@ -666,7 +667,6 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
         const Silo& s = mine[i];
         const auto& picked = sel[s.index] = row_selection(row, s.score, s.selected, s.loss, s.ifd, s.labels, cfg, s.index);
         row_counts[static_cast<size_t>(s.index)] = static_cast<double>(std::accumulate(picked.begin(), picked.end(), 0));
-        adam[i] = AdamState::zeros_like(params);
         // The row's subset of the silo, loaded when the silo trains.
         locals.push_back({s.index, [&cfg, &picked, path = s.path] {
                             std::vector<Encoded> subset;
@@ -728,7 +728,8 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
           for (double x : macro) var += (x - mu) * (x - mu);
           cr.macro_loss_sd = std::sqrt(var / static_cast<double>(K - 1));
         }
-        fill_detection(cr, ranking, row_sel, all_labels);
+        fill_detection(cr, ranking, row_sel, all_labels,
+                       std::all_of(ranking.begin(), ranking.end(), [](const auto& r) { return !r.empty(); }));
         cr.macro_loss = mean_of(cr.silos, &RowSilo::test_loss);
         cr.macro_perplexity = mean_of(cr.silos, &RowSilo::perplexity);
         cr.macro_exact_match = mean_of(cr.silos, &RowSilo::exact_match);
@@ -750,9 +751,9 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
 
   // ---- outputs (rank 0): scores.h5, then report.json last
   if (comm.is_root()) {
-    std::vector<double> pooled_scores;
-    std::vector<uint8_t> pooled_labels, pooled_sel;
-    bool all_labelled = true;
+    CompareRow own;  // CLUES's detection figures, computed as for a comparison row
+    own.silos.resize(static_cast<size_t>(S));
+    fill_detection(own, all_scores, all_sel, all_labels, true);
     for (int64_t j = 0; j < S; ++j) {
       const size_t u = static_cast<size_t>(j);
       SiloSummary ss;
@@ -764,26 +765,18 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       if (!all_labels[u].empty()) {
         ss.bad_share = static_cast<double>(std::accumulate(all_labels[u].begin(), all_labels[u].end(), int64_t{0})) /
                        static_cast<double>(ss.samples);
-        ss.auroc = auroc(all_scores[u], all_labels[u]);
-        const auto d = detection(all_sel[u], all_labels[u]);
+        const RowSilo& d = own.silos[u];
+        ss.auroc = d.auroc;
         ss.precision = d.precision;
         ss.recall = d.recall;
         ss.f1 = d.f1;
-        pooled_scores.insert(pooled_scores.end(), all_scores[u].begin(), all_scores[u].end());
-        pooled_labels.insert(pooled_labels.end(), all_labels[u].begin(), all_labels[u].end());
-        pooled_sel.insert(pooled_sel.end(), all_sel[u].begin(), all_sel[u].end());
-      } else {
-        all_labelled = false;
       }
       summary.silos.push_back(ss);
     }
-    if (!pooled_labels.empty() && all_labelled) {
-      summary.pooled_auroc = auroc(pooled_scores, pooled_labels);
-      const auto d = detection(pooled_sel, pooled_labels);
-      summary.pooled_precision = d.precision;
-      summary.pooled_recall = d.recall;
-      summary.pooled_f1 = d.f1;
-    }
+    summary.pooled_auroc = own.pooled_auroc;
+    summary.pooled_precision = own.pooled_precision;
+    summary.pooled_recall = own.pooled_recall;
+    summary.pooled_f1 = own.pooled_f1;
   }
   // scores.h5 through MPI-IO: every rank writes the silos it hosts (collective writes,
   // the other ranks joining with empty selections); rank 0 adds the anchors. Written
@@ -852,7 +845,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
       if (ss.bad_share >= 0) {
         j["labels"] = {{"bad_share", ss.bad_share}, {"auroc", ss.auroc}, {"precision", ss.precision},
                        {"recall", ss.recall}, {"f1", ss.f1}};
-        if (std::isnan(ss.auroc)) j["labels"]["auroc"] = nullptr;
+        if (std::isnan(ss.auroc) || ss.auroc < 0) j["labels"]["auroc"] = nullptr;  // one class only
       }
     }
     if (summary.pooled_auroc >= 0)

@@ -17,7 +17,7 @@ struct SiloSummary {
   int64_t kept = 0;
   double threshold = 0;    // the threshold this silo applied
   double bad_share = -1;   // share of low-quality labels, -1 without labels
-  double auroc = -1;       // -1 without labels (NaN when only one class)
+  double auroc = -1;       // -1 without labels or with only one class
   double precision = -1, recall = -1, f1 = -1;
   double test_loss = -1;   // mean response loss on --test, -1 without
 };

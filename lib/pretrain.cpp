@@ -163,7 +163,7 @@ void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model, const to
   if (cfg.pretrain.corpus.empty()) return;
   std::map<std::string, torch::Tensor> target;
   for (const auto& p : model->named_parameters(true)) target.emplace(p.key(), p.value());
-  const std::string path = pretrain_file(cfg);
+  const std::string path = comm.is_root() ? pretrain_file(cfg) : std::string();  // hashes the corpus: rank 0 only
   int cached = comm.is_root() && file_exists(path) ? 1 : 0;
   comm.broadcast(&cached, sizeof cached);
   NamedTensors base;  // every parameter of a full model: the pretrained base (rank 0)

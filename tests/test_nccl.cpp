@@ -20,12 +20,6 @@ int world_size() {
   return n;
 }
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
 // Fewest GPUs any rank sees, so every rank takes the same skip decision.
 int min_visible_gpus() {
   int mine = visible_gpu_count(), least = 0;

@@ -41,6 +41,26 @@ std::vector<Encoded> samples() {
 
 void perturb_lora(Decoder& m) { clues::testing::perturb(m, false); }
 
+// A model wide enough to learn the samples quickly.
+Decoder learner(const std::string& finetune, uint64_t seed) {
+  ModelConfig mc = tiny(finetune);
+  mc.d_model = 32;
+  mc.hidden = 48;
+  return make_model(mc, seed);
+}
+
+// One round of `steps` AdamW steps (batches of `batch`, lr 1e-2) on `data`; returns the state.
+AdamState train_on(Decoder& m, const std::vector<Encoded>& data, int64_t steps, int64_t batch) {
+  TrainConfig tc;
+  tc.rounds = 1;
+  tc.local_steps = steps;
+  tc.batch_size = batch;
+  tc.lr = 1e-2;
+  AdamState st = AdamState::zeros_like(m->trainable_tensors());
+  train_round(m, data, st, tc, 0, 0, 0);
+  return st;
+}
+
 }  // namespace
 
 class FiniteDifferences : public ::testing::TestWithParam<std::string> {};
@@ -195,20 +215,11 @@ TEST(Train, FedAvgWeightsBySampleCount) {
 }
 
 TEST(Train, TrainingLowersTheLoss) {
-  ModelConfig mc = tiny("lora");
-  mc.d_model = 32;
-  mc.hidden = 48;
-  Decoder model = make_model(mc, 11);
+  Decoder model = learner("lora", 11);
   auto data = samples();
-  TrainConfig tc;
-  tc.rounds = 1;
-  tc.local_steps = 40;
-  tc.batch_size = 3;
-  tc.lr = 1e-2;
-  AdamState st = AdamState::zeros_like(model->trainable_tensors());
   std::vector<const Encoded*> ptrs{&data[0], &data[1], &data[2]};
   const double before = per_sample_loss(model, make_batch(ptrs)).mean().item<double>();
-  train_round(model, data, st, tc, 0, 0, 0);
+  const AdamState st = train_on(model, data, 40, 3);
   const double after = per_sample_loss(model, make_batch(ptrs)).mean().item<double>();
   EXPECT_LT(after, before * 0.9);
   EXPECT_EQ(st.step, 40);
@@ -297,18 +308,9 @@ TEST(Evaluate, GreedyExactMatchAgainstItsOwnDecodingAndOneChangedToken) {
 }
 
 TEST(Evaluate, GreedyMatchesWhenTheModelHasLearnedTheAnswer) {
-  ModelConfig mc = tiny("full");
-  mc.d_model = 32;
-  mc.hidden = 48;
-  Decoder m = make_model(mc, 2);
+  Decoder m = learner("full", 2);
   std::vector<Encoded> data = {samples()[0], samples()[2]};
-  TrainConfig tc;
-  tc.rounds = 1;
-  tc.local_steps = 150;
-  tc.batch_size = 2;
-  tc.lr = 1e-2;
-  AdamState st = AdamState::zeros_like(m->trainable_tensors());
-  train_round(m, data, st, tc, 0, 0, 0);
+  train_on(m, data, 150, 2);
   EXPECT_EQ(greedy_exact_match(m, data, 2), (std::vector<uint8_t>{1, 1}));
 }
 
