@@ -7,10 +7,26 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace clues {
+
+// Collectives on device memory between the ranks of a Comm, one GPU per rank: NCCL on GPU
+// jobs (NcclLink, lib/nccl_comm.h). Raw pointers only, so this header needs no CUDA. Every
+// call is collective and returns when its buffers are complete and may be reused.
+class DeviceLink {
+ public:
+  virtual ~DeviceLink() = default;
+  virtual std::string name() const = 0;
+  // True for a link that moves host memory (the tests' MPI link), false for device memory.
+  virtual bool host_memory() const { return false; }
+  // recv (size() * bytes bytes) receives every rank's `bytes` bytes of send, in rank order.
+  virtual void all_gather(const void* send, void* recv, size_t bytes) = 0;
+  // Every rank's buf receives `bytes` bytes of root's buf.
+  virtual void broadcast(void* buf, size_t bytes, int root) = 0;
+};
 
 class Comm {
  public:
@@ -41,6 +57,11 @@ class Comm {
   void ordered_sum(int64_t n_items, const std::function<int(int64_t)>& owner, int64_t len,
                    const std::function<void(int64_t, std::vector<float>&)>& produce, std::vector<float>& out) const;
 
+  // The device link that device tensors use (lib/collectives.h), shared by copies of this
+  // Comm; null on CPU jobs, where device tensors do not occur.
+  void attach(std::shared_ptr<DeviceLink> link) { link_ = std::move(link); }
+  DeviceLink* device_link() const { return link_.get(); }
+
   // Concatenates every rank's doubles on root, in rank order (others get an empty vector).
   std::vector<double> gather(const std::vector<double>& mine, int root = 0) const;
 
@@ -54,6 +75,7 @@ class Comm {
   int size_ = 1;
   bool mpi_ = false;
   MPI_Comm comm_ = MPI_COMM_NULL;
+  std::shared_ptr<DeviceLink> link_;
 };
 
 // Initialises MPI for the life of the object (thread level FUNNELED) and finalises it.

@@ -156,6 +156,10 @@ void NcclComm::broadcast(void* device_buf, size_t bytes, int root, cudaStream_t 
   CLUES_NCCL_CHECK(comm_, ncclBroadcast(device_buf, device_buf, bytes, ncclUint8, root, comm_, stream));
 }
 
+void NcclComm::all_gather(const void* send_buf, void* recv_buf, size_t bytes, cudaStream_t stream) const {
+  CLUES_NCCL_CHECK(comm_, ncclAllGather(send_buf, recv_buf, bytes, ncclUint8, comm_, stream));
+}
+
 void NcclComm::synchronize(cudaStream_t stream) {
   // Poll rather than block in cudaStreamSynchronize, so a peer's failure (reported as an
   // asynchronous NCCL error) ends the wait instead of hanging the job.
@@ -175,6 +179,27 @@ void NcclComm::synchronize(cudaStream_t stream) {
     }
     std::this_thread::yield();
   }
+}
+
+std::string NcclLink::name() const {
+  int version = 0;
+  ncclGetVersion(&version);
+  return "NCCL " + std::to_string(version) + " on device " + std::to_string(nccl_.device()) + ", " +
+         std::to_string(nccl_.size()) + " ranks";
+}
+
+void NcclLink::all_gather(const void* send, void* recv, size_t bytes) {
+  CLUES_CUDA_CHECK(cudaSetDevice(nccl_.device()));
+  CLUES_CUDA_CHECK(cudaDeviceSynchronize());
+  nccl_.all_gather(send, recv, bytes, stream_.get());
+  nccl_.synchronize(stream_.get());
+}
+
+void NcclLink::broadcast(void* buf, size_t bytes, int root) {
+  CLUES_CUDA_CHECK(cudaSetDevice(nccl_.device()));
+  CLUES_CUDA_CHECK(cudaDeviceSynchronize());
+  nccl_.broadcast(buf, bytes, root, stream_.get());
+  nccl_.synchronize(stream_.get());
 }
 
 }  // namespace clues

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "io/error.h"
+#include "lib/comm.h"
 
 namespace clues {
 
@@ -77,6 +78,8 @@ class NcclComm {
 
   // In place: device_buf[i] = sum over ranks of device_buf[i].
   void allreduce_sum(float* device_buf, size_t count, cudaStream_t stream) const;
+  // recv_buf (size() * bytes) receives every rank's `bytes` bytes of send_buf, in rank order.
+  void all_gather(const void* send_buf, void* recv_buf, size_t bytes, cudaStream_t stream) const;
   // In place: every rank's device_buf receives `bytes` bytes of root's.
   void broadcast(void* device_buf, size_t bytes, int root, cudaStream_t stream) const;
   // Waits until `stream` is done; throws DeviceError (after aborting the communicator)
@@ -90,6 +93,22 @@ class NcclComm {
   int local_rank_ = 0;
   int device_ = 0;
   int uncaught_ = 0;
+};
+
+// The DeviceLink of a GPU job (Comm::attach): one NcclComm and a stream of its own. Each
+// call first waits for all work queued on the device, LibTorch's streams included (so no
+// CUDA LibTorch header is needed here), then for its own collective.
+class NcclLink : public DeviceLink {
+ public:
+  explicit NcclLink(MPI_Comm comm) : nccl_(comm) {}
+  std::string name() const override;
+  int device() const { return nccl_.device(); }
+  void all_gather(const void* send, void* recv, size_t bytes) override;
+  void broadcast(void* buf, size_t bytes, int root) override;
+
+ private:
+  NcclComm nccl_;       // sets the device first,
+  CudaStream stream_;   // so the stream belongs to it
 };
 
 }  // namespace clues

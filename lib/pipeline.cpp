@@ -19,6 +19,7 @@
 #include "io/h5.h"
 #include "io/jsonl.h"
 #include "lib/checkpoint.h"
+#include "lib/collectives.h"
 #include "lib/engines.h"
 #include "lib/evaluate.h"
 #include "lib/log.h"
@@ -28,6 +29,9 @@
 #include "lib/select.h"
 #include "lib/tokenizer.h"
 #include "lib/train.h"
+#ifdef CLUES_HAVE_NCCL
+#include "lib/nccl_comm.h"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -344,8 +348,9 @@ RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
 }
 
 namespace {
-RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
+RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
   cfg.validate();
+  Comm comm = world;  // gains the device link on GPU jobs
   torch::set_num_threads(cfg.threads);
   std::map<std::string, double> timings;
   const double t_start = elapsed_s();
@@ -408,6 +413,18 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
   // ---- model (the base: pretrained on the public corpus when one is given)
   Decoder model = make_model(cfg.model, cfg.seed);
   const torch::Device dev = pick_device(cfg.device, comm);
+  if (dev.is_cuda() && comm.size() > 1) {
+#ifdef CLUES_HAVE_NCCL
+    auto link = std::make_shared<NcclLink>(comm.raw());
+    if (link->device() != dev.index())
+      throw Error("rank " + std::to_string(comm.rank()) + ": NCCL chose GPU " + std::to_string(link->device()) +
+                  " but the model is on GPU " + std::to_string(dev.index()) + "; start one rank per GPU");
+    log0(comm, "device collectives (weight averaging, validation gradient, pretraining) through " + link->name());
+    comm.attach(std::move(link));
+#else
+    log0(comm, "this build has no NCCL: device tensors are summed through host memory and MPI");
+#endif
+  }
   pretrain_base(cfg, comm, model, dev);
   model->to(dev);
   if (dev.is_cuda()) log0(comm, "model and per-sample gradients on CUDA (each rank on the GPU of its local rank)");
@@ -509,16 +526,13 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& comm) {
     const double lr = rf.attr_f64("/", "lr");
     lrs.push_back(lr);
     // ḡ_c: validation chunks spread over ranks, summed in chunk order.
-    std::vector<float> gsum;
-    comm.ordered_sum(n_chunks, [&](int64_t j) { return static_cast<int>(j % comm.size()); }, P,
-                     [&](int64_t j, std::vector<float>& buf) {
-                       std::vector<const Encoded*> chunk;
-                       for (int64_t i = j * vb; i < std::min<int64_t>((j + 1) * vb, validation.size()); ++i)
-                         chunk.push_back(&validation[static_cast<size_t>(i)]);
-                       auto g = grad_sum(model, chunk).cpu().contiguous();
-                       std::copy(g.data_ptr<float>(), g.data_ptr<float>() + P, buf.begin());
-                     }, gsum);
-    const auto gbar = torch::from_blob(gsum.data(), {P}, torch::kFloat32).clone() / static_cast<double>(validation.size());
+    const auto gbar = ordered_sum(comm, n_chunks, [&](int64_t j) { return static_cast<int>(j % comm.size()); }, P,
+                                  [&](int64_t j) {
+                                    std::vector<const Encoded*> chunk;
+                                    for (int64_t i = j * vb; i < std::min<int64_t>((j + 1) * vb, validation.size()); ++i)
+                                      chunk.push_back(&validation[static_cast<size_t>(i)]);
+                                    return grad_sum(model, chunk);
+                                  }, dev) / static_cast<double>(validation.size());
     const int64_t K = cfg.score.project_dim;
     // Projected features (score.project_dim > 0): features/<what>_round_NNN.h5, [n, k].
     auto write_features = [&](const std::string& what, const torch::Tensor& f) {

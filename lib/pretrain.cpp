@@ -12,6 +12,7 @@
 #include "io/h5.h"
 #include "io/jsonl.h"
 #include "lib/checkpoint.h"
+#include "lib/collectives.h"
 #include "lib/log.h"
 #include "lib/tokenizer.h"
 #include "lib/train.h"
@@ -107,32 +108,29 @@ Decoder train_base(const Config& cfg, const Comm& comm, const torch::Device& dev
                  std::to_string(tc.local_steps) + " steps of " + std::to_string(tc.batch_size) +
                  " (all weights, data-parallel over " + std::to_string(comm.size()) + " rank(s))");
   Progress progress(comm, "pretraining", tc.local_steps, cfg.progress_s);
-  std::vector<float> gsum;
   double loss_sum = 0;
   const int64_t report_every = std::max<int64_t>(1, tc.local_steps / 10);
   for (int64_t s = 0; s < tc.local_steps; ++s) {
-    comm.ordered_sum(n_micro, [&](int64_t j) { return static_cast<int>(j % comm.size()); }, P + 1,
-                     [&](int64_t j, std::vector<float>& buf) {
-                       std::vector<const Encoded*> b;
-                       for (int64_t i = j * micro; i < std::min((j + 1) * micro, tc.batch_size); ++i)
-                         b.push_back(&data[static_cast<size_t>(order[static_cast<size_t>(s * tc.batch_size + i)])]);
-                       for (const auto& p : params) p.mutable_grad() = torch::Tensor();
-                       auto loss = per_sample_loss(base, make_batch(b)).sum();
-                       loss.backward();
-                       const auto g = flatten_grads(params).cpu().contiguous();
-                       std::copy(g.data_ptr<float>(), g.data_ptr<float>() + P, buf.begin());
-                       buf[static_cast<size_t>(P)] = static_cast<float>(loss.item<double>());
-                     }, gsum);
+    const auto gsum = ordered_sum(comm, n_micro, [&](int64_t j) { return static_cast<int>(j % comm.size()); }, P + 1,
+                                  [&](int64_t j) {
+                                    std::vector<const Encoded*> b;
+                                    for (int64_t i = j * micro; i < std::min((j + 1) * micro, tc.batch_size); ++i)
+                                      b.push_back(&data[static_cast<size_t>(order[static_cast<size_t>(s * tc.batch_size + i)])]);
+                                    for (const auto& p : params) p.mutable_grad() = torch::Tensor();
+                                    auto loss = per_sample_loss(base, make_batch(b)).sum();
+                                    loss.backward();
+                                    return torch::cat({flatten_grads(params), loss.detach().to(torch::kFloat32).reshape({1})});
+                                  }, device);
     const double bs = static_cast<double>(tc.batch_size);
-    const auto g = torch::from_blob(gsum.data(), {P}, torch::kFloat32).clone() / bs;
+    const auto g = gsum.narrow(0, 0, P) / bs;
     int64_t off = 0;
     for (const auto& p : params) {
-      p.mutable_grad() = g.slice(0, off, off + p.numel()).view_as(p).to(p.device()).clone();
+      p.mutable_grad() = g.slice(0, off, off + p.numel()).view_as(p).clone();
       off += p.numel();
     }
     if (tc.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, tc.grad_clip);
     adamw_step(params, st, tc, lr_at(tc, s, tc.local_steps));
-    loss_sum += static_cast<double>(gsum[static_cast<size_t>(P)]) / bs;
+    loss_sum += gsum[P].item<double>() / bs;
     progress.update(s + 1);
     if ((s + 1) % report_every == 0 || s + 1 == tc.local_steps) {
       char buf[96];
@@ -202,7 +200,7 @@ void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model, const to
   // Same bytes on every rank (rank 0 read or saved them; LoRA adapters were identical).
   for (auto& [name, t] : target) {
     TORCH_CHECK(t.is_contiguous() && t.scalar_type() == torch::kFloat32, "pretrain: parameter layout");
-    comm.broadcast(t.data_ptr(), t.numel() * static_cast<int64_t>(sizeof(float)));
+    broadcast(comm, t);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "io/error.h"
+#include "lib/collectives.h"
 
 namespace clues {
 
@@ -121,7 +122,7 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
   RoundResult r;
   r.loss = comm.allreduce_sum(loss_local);
   auto reduce = [&](const std::function<torch::Tensor(int64_t)>& pick) {
-    return federated_average(comm, counts, owner, pick, P);
+    return federated_average(comm, counts, owner, pick, P, theta.device());
   };
   r.theta = reduce([&](int64_t j) { return local.at(j).second; });
   if (average_moments) {
@@ -138,17 +139,16 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
 
 torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,
                                 const std::function<int(int64_t)>& owner,
-                                const std::function<torch::Tensor(int64_t)>& local, int64_t numel) {
+                                const std::function<torch::Tensor(int64_t)>& local, int64_t numel,
+                                const torch::Device& device) {
   double total = 0;
   for (double c : counts) total += c;
   if (total <= 0) throw InputError("federated averaging needs at least one sample");
-  std::vector<float> out;
-  comm.ordered_sum(static_cast<int64_t>(counts.size()), owner, numel, [&](int64_t j, std::vector<float>& buf) {
-    auto t = (local(j).to(torch::kCPU, torch::kFloat32) * (counts[static_cast<size_t>(j)] / total)).contiguous();
+  return ordered_sum(comm, static_cast<int64_t>(counts.size()), owner, numel, [&](int64_t j) {
+    const auto t = local(j).to(torch::kFloat32) * (counts[static_cast<size_t>(j)] / total);
     TORCH_CHECK(t.numel() == numel, "federated_average: item has the wrong size");
-    std::copy(t.data_ptr<float>(), t.data_ptr<float>() + numel, buf.begin());
-  }, out);
-  return torch::from_blob(out.data(), {numel}, torch::kFloat32).clone();
+    return t.reshape(-1);
+  }, device);
 }
 
 }  // namespace clues

@@ -48,12 +48,14 @@ double train_steps(Decoder& model, const std::vector<Encoded>& data, const std::
 double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& st, const TrainConfig& tc,
                    uint64_t seed, int64_t silo, int64_t round);
 
-// FedAvg on rank 0, result on every rank: Σ_j (n_j / Σn) x_j over items j = 0..n-1 (silos),
-// where item j lives on rank owner(j) and local(j) returns its flat float32 tensor there.
-// Items are added in index order, so the result does not depend on the rank layout.
+// FedAvg, result on every rank (on `device`): Σ_j (n_j / Σn) x_j over items j = 0..n-1
+// (silos), where item j lives on rank owner(j) and local(j) returns its flat float32
+// tensor there. Items are added in index order (clues::ordered_sum, through NCCL when the
+// Comm has a device link), so the result does not depend on the rank layout.
 torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,
                                 const std::function<int(int64_t)>& owner,
-                                const std::function<torch::Tensor(int64_t)>& local, int64_t numel);
+                                const std::function<torch::Tensor(int64_t)>& local, int64_t numel,
+                                const torch::Device& device = torch::kCPU);
 
 // One silo hosted by this rank, as federated_round sees it.
 struct LocalSilo {

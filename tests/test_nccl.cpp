@@ -135,6 +135,25 @@ TEST(NcclComm, BroadcastDeliversRootsBytes) {
   EXPECT_THROW(nccl.broadcast(buf.get(), bytes, nccl.size(), stream.get()), DeviceError);
 }
 
+TEST(NcclLink, AllGatherPutsEveryRanksBytesInRankOrder) {
+  SKIP_WITHOUT_GPU_PER_RANK();
+  NcclLink link(MPI_COMM_WORLD);
+  EXPECT_NE(link.name().find("NCCL"), std::string::npos);
+  const size_t bytes = 4099;  // per rank; odd, so no alignment is assumed
+  auto pattern = [](int rank, size_t i) { return static_cast<uint8_t>((i * 13 + static_cast<size_t>(rank) * 101) & 0xff); };
+  const int me = world_rank(), n = world_size();
+  std::vector<uint8_t> mine(bytes), all(bytes * static_cast<size_t>(n), 0);
+  for (size_t i = 0; i < bytes; ++i) mine[i] = pattern(me, i);
+  DeviceBuffer send(bytes), recv(all.size());
+  CLUES_CUDA_CHECK(cudaMemcpy(send.get(), mine.data(), bytes, cudaMemcpyHostToDevice));
+  link.all_gather(send.get(), recv.get(), bytes);  // returns when done
+  CLUES_CUDA_CHECK(cudaMemcpy(all.data(), recv.get(), all.size(), cudaMemcpyDeviceToHost));
+  size_t wrong = 0;
+  for (int r = 0; r < n; ++r)
+    for (size_t i = 0; i < bytes; ++i) wrong += all[static_cast<size_t>(r) * bytes + i] != pattern(r, i);
+  EXPECT_EQ(wrong, 0u) << "bytes not where rank order puts them";
+}
+
 int main(int argc, char** argv) {
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
