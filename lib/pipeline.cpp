@@ -62,7 +62,6 @@ struct Silo {
   std::vector<uint8_t> labels;  // empty without --labels
   std::vector<Encoded> test;    // empty without --test
   int64_t truncated = 0;
-  AdamState adam;
   std::vector<double> score;
   std::vector<double> anchor_score;  // the anchors under this silo's own moments (select.anchor_moments=silo)
   double tau = 0;                    // this silo's threshold
@@ -439,7 +438,10 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
     for (const auto& p : model->named_parameters(true)) all.emplace_back(p.key(), p.value());
     write_file_h5(checkpoint_dir(cfg.out) + "/base.h5", [&](H5File& f) { write_tensors(f, "/params", all); });
   }
-  for (auto& s : mine) s.adam = AdamState::zeros_like(params);
+  // Each hosted silo's training state lives in a file between its turns (SiloState).
+  auto state_file = [&](const Silo& s, const std::string& what) {
+    return checkpoint_dir(cfg.out) + "/state_" + what + "_" + s.name + ".bin";
+  };
   const torch::Tensor theta0 = flatten(params);  // every comparison row starts here too
   torch::Tensor theta = theta0;
 
@@ -460,19 +462,23 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
       theta = read_flat(H5File::open_read(round_file(cfg.out, done - 1)), "/trainable", named);
       for (auto& s : mine) {
         auto f = H5File::open_read(silo_moments_file(cfg.out, done - 1, s.name));
-        auto m = read_flat(f, "/m", named), v = read_flat(f, "/v", named);
-        unflatten_into(m, s.adam.m);
-        unflatten_into(v, s.adam.v);
-        s.adam.step = done * tc.local_steps;
+        AdamState st = AdamState::zeros_like(params);
+        unflatten_into(read_flat(f, "/m", named), st.m);
+        unflatten_into(read_flat(f, "/v", named), st.v);
+        st.step = done * tc.local_steps;
+        save_silo_state(state_file(s, "warmup"), theta, st);
       }
       log0(comm, "resume: " + std::to_string(done) + " of " + std::to_string(tc.rounds) + " warm-up rounds already done");
     }
   }
+  if (first_round == 0)
+    for (const auto& s : mine) fs::remove(state_file(s, "warmup"));  // a killed run's round 0
   for (int64_t r = first_round; r < tc.rounds; ++r) {
     const double t_round = elapsed_s();
     std::vector<LocalSilo> locals;
     for (auto& s : mine)
-      locals.push_back({s.index, [&cfg, path = s.path] { return load_silo(path, cfg.model.max_seq_len).enc; }, &s.adam});
+      locals.push_back({s.index, [&cfg, path = s.path] { return load_silo(path, cfg.model.max_seq_len).enc; },
+                        state_file(s, "warmup")});
     const RoundResult rr = federated_round(comm, model, locals, counts, owner_of, theta, tc, cfg.seed, r, true);
     theta = rr.theta;
     const double loss = rr.loss;
@@ -480,10 +486,12 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
     const auto& v_avg = rr.v;
     const double lr = round_mean_lr(tc, r);
     for (const auto& s : mine) {
+      const std::string sf = state_file(s, "warmup");
+      const AdamState st = file_exists(sf) ? load_silo_state(sf, params).adam : AdamState::zeros_like(params);
       write_file_h5(silo_moments_file(cfg.out, r, s.name), [&](H5File& f) {
-        write_flat(f, "/m", named, flatten(s.adam.m));
-        write_flat(f, "/v", named, flatten(s.adam.v));
-        f.set_attr("/", "step", static_cast<double>(s.adam.step));
+        write_flat(f, "/m", named, flatten(st.m));
+        write_flat(f, "/v", named, flatten(st.v));
+        f.set_attr("/", "step", static_cast<double>(st.step));
         f.set_attr("/", "samples", static_cast<double>(s.n));
       });
     }
@@ -504,6 +512,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
                   format_seconds(dt).c_str(), format_seconds(dt * static_cast<double>(tc.rounds - r - 1)).c_str());
     log0(comm, buf);
   }
+  for (const auto& s : mine) fs::remove(state_file(s, "warmup"));  // the moments files hold what scoring needs
   comm.barrier();
   end_phase("warmup");
 
@@ -674,7 +683,6 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
         continue;
       }
       std::vector<double> row_counts(static_cast<size_t>(S), 0.0);
-      std::vector<AdamState> adam(mine.size());
       std::vector<LocalSilo> locals;
       std::map<int64_t, std::vector<uint8_t>> sel;
       for (size_t i = 0; i < mine.size(); ++i) {
@@ -689,7 +697,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
                               if (picked[k]) subset.push_back(std::move(all[k]));
                             return subset;
                           },
-                          &adam[i]});
+                          state_file(s, "compare")});
       }
       for (auto& c : row_counts) c = comm.allreduce_sum(c);
       const double row_total = std::accumulate(row_counts.begin(), row_counts.end(), 0.0);
@@ -698,7 +706,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
       const int64_t K = cfg.compare.seeds;
       std::map<int64_t, std::vector<double>> per_seed;
       for (int64_t k = 0; k < K; ++k) {
-        for (auto& a : adam) a = AdamState::zeros_like(params);
+        for (const auto& l : locals) fs::remove(l.state);  // a fresh Adam state per fine-tuning
         torch::Tensor th = theta0;
         if (row_total > 0)
           for (int64_t r = 0; r < tc.rounds; ++r)
@@ -711,6 +719,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
           v.insert(v.end(), {m.loss, m.perplexity, m.exact_match});
         }
       }
+      for (const auto& l : locals) fs::remove(l.state);
       const auto metrics = collect<double>(comm, S, owner_of, [&](int64_t j) {
         return row_total > 0 ? per_seed.at(j) : std::vector<double>(static_cast<size_t>(3 * K), -1.0);
       });

@@ -2,11 +2,14 @@
 #include "lib/train.h"
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <random>
 
 #include "io/error.h"
+#include "io/files.h"
 #include "lib/collectives.h"
 
 namespace clues {
@@ -99,6 +102,36 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
   return train_steps(model, data, order, st, tc, round * tc.local_steps, tc.local_steps, tc.rounds * tc.local_steps);
 }
 
+void save_silo_state(const std::string& path, const torch::Tensor& theta, const AdamState& st) {
+  const auto parts = torch::cat({theta.reshape(-1).to(torch::kCPU, torch::kFloat32), flatten(st.m).cpu(), flatten(st.v).cpu()})
+                         .contiguous();
+  std::string bytes(sizeof(int64_t) + static_cast<size_t>(parts.numel()) * sizeof(float), '\0');
+  std::memcpy(bytes.data(), &st.step, sizeof(int64_t));
+  std::memcpy(bytes.data() + sizeof(int64_t), parts.data_ptr<float>(), static_cast<size_t>(parts.numel()) * sizeof(float));
+  write_text_atomic(path, bytes);
+}
+
+SiloState load_silo_state(const std::string& path, const std::vector<torch::Tensor>& params) {
+  int64_t P = 0;
+  for (const auto& p : params) P += p.numel();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot read the silo state " + path + ": was the checkpoint folder changed during the run?");
+  SiloState s;
+  int64_t step = 0;
+  auto flat = torch::empty({3 * P}, torch::kFloat32);
+  in.read(reinterpret_cast<char*>(&step), sizeof(int64_t));
+  in.read(reinterpret_cast<char*>(flat.data_ptr<float>()), static_cast<std::streamsize>(3 * P * sizeof(float)));
+  if (!in || in.peek() != std::char_traits<char>::eof())
+    throw IoError("silo state " + path + " does not hold " + std::to_string(P) +
+                  " parameters' state: it belongs to another run; start over with --overwrite");
+  s.theta = flat.narrow(0, 0, P);
+  s.adam = AdamState::zeros_like(params);
+  s.adam.step = step;
+  unflatten_into(flat.narrow(0, P, P), s.adam.m);
+  unflatten_into(flat.narrow(0, 2 * P, P), s.adam.v);
+  return s;
+}
+
 RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<LocalSilo>& mine,
                             const std::vector<double>& counts, const std::function<int(int64_t)>& owner,
                             const torch::Tensor& theta, const TrainConfig& tc, uint64_t seed, int64_t round,
@@ -108,31 +141,29 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
   double total = 0;
   for (double c : counts) total += c;
   double loss_local = 0;
-  std::map<int64_t, std::pair<const LocalSilo*, torch::Tensor>> local;  // index -> (silo, trained weights)
+  std::map<int64_t, const LocalSilo*> hosted;
   for (const auto& s : mine) {
+    hosted[s.index] = &s;
     const double n = counts[static_cast<size_t>(s.index)];
-    if (n <= 0) {
-      local[s.index] = {&s, torch::zeros({P})};
-      continue;
-    }
+    if (n <= 0) continue;
     unflatten_into(theta, params);
-    loss_local += n / total * train_round(model, s.data(), *s.adam, tc, seed, s.index, round);
-    local[s.index] = {&s, flatten(params)};
+    AdamState st = file_exists(s.state) ? load_silo_state(s.state, params).adam : AdamState::zeros_like(params);
+    loss_local += n / total * train_round(model, s.data(), st, tc, seed, s.index, round);
+    save_silo_state(s.state, flatten(params), st);
   }
   RoundResult r;
   r.loss = comm.allreduce_sum(loss_local);
-  auto reduce = [&](const std::function<torch::Tensor(int64_t)>& pick) {
-    return federated_average(comm, counts, owner, pick, P, theta.device());
-  };
-  r.theta = reduce([&](int64_t j) { return local.at(j).second; });
+  // One averaging of [theta | m | v]: the same additions as three separate ones.
+  const int64_t len = average_moments ? 3 * P : P;
+  const auto avg = federated_average(comm, counts, owner, [&](int64_t j) {
+    if (counts[static_cast<size_t>(j)] <= 0) return torch::zeros({len});
+    const SiloState st = load_silo_state(hosted.at(j)->state, params);
+    return average_moments ? torch::cat({st.theta, flatten(st.adam.m).cpu(), flatten(st.adam.v).cpu()}) : st.theta;
+  }, len, theta.device());
+  r.theta = avg.narrow(0, 0, P);
   if (average_moments) {
-    auto moments = [&](int64_t j, bool first) {
-      if (counts[static_cast<size_t>(j)] <= 0) return torch::zeros({P});
-      const LocalSilo* s = local.at(j).first;
-      return flatten(first ? s->adam->m : s->adam->v);
-    };
-    r.m = reduce([&](int64_t j) { return moments(j, true); });
-    r.v = reduce([&](int64_t j) { return moments(j, false); });
+    r.m = avg.narrow(0, P, P);
+    r.v = avg.narrow(0, 2 * P, P);
   }
   return r;
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "lib/comm.h"
@@ -57,19 +58,34 @@ torch::Tensor federated_average(const Comm& comm, const std::vector<double>& cou
                                 const std::function<torch::Tensor(int64_t)>& local, int64_t numel,
                                 const torch::Device& device = torch::kCPU);
 
+// One silo's training state, parked in a file between uses so that a rank holds one silo's
+// state at a time (memory bounded by the largest silo, not the sum over hosted silos): the
+// Adam state carried from round to round, and the weights its last round trained until the
+// averaging reads them. Raw file: step (int64), then theta, m, v (P float32 each).
+struct SiloState {
+  torch::Tensor theta;  // flat float32, on the host
+  AdamState adam;       // shaped like the parameters, on their device
+};
+void save_silo_state(const std::string& path, const torch::Tensor& theta, const AdamState& st);
+// The state saved at `path`, its tensors shaped and placed like `params`; throws IoError
+// when the file is missing, short or of another model.
+SiloState load_silo_state(const std::string& path, const std::vector<torch::Tensor>& params);
+
 // One silo hosted by this rank, as federated_round sees it.
 struct LocalSilo {
   int64_t index = 0;                                  // position in the job's silo list
   std::function<std::vector<Encoded>()> data;         // loads the silo's samples when it trains
-  AdamState* adam = nullptr;                          // carried from round to round
+  std::string state;  // its SiloState file: read when it trains (a fresh Adam state when absent), then rewritten
 };
 struct RoundResult {
   torch::Tensor theta, m, v;  // averaged trainable weights and Adam moments (flat)
   double loss = 0;            // sample-weighted mean training loss
 };
 // One round of collaborative training: every hosted silo with counts[j] > 0 loads its
-// samples (one silo in memory at a time) and trains local_steps from `theta`; weights (and, when asked, moments) are averaged weighted by
-// counts (silos with no samples take no part). The model ends holding the last silo's weights.
+// samples and its state (one silo in memory at a time), trains local_steps from `theta` and
+// parks weights and state in its state file; weights (and, when asked, moments) are then
+// averaged weighted by counts, read back one silo at a time (silos with no samples take no
+// part). The model ends holding the last silo's weights.
 RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<LocalSilo>& mine,
                             const std::vector<double>& counts, const std::function<int(int64_t)>& owner,
                             const torch::Tensor& theta, const TrainConfig& tc, uint64_t seed, int64_t round,

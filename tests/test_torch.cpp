@@ -225,6 +225,30 @@ TEST(Train, TrainingLowersTheLoss) {
   EXPECT_EQ(st.step, 40);
 }
 
+TEST(Train, SiloStateFileRoundTripsExactlyAndRefusesAnotherModel) {
+  Decoder model = learner("lora", 11);
+  auto data = samples();
+  const AdamState st = train_on(model, data, 5, 3);
+  const auto params = model->trainable_tensors();
+  const fs::path dir = fs::temp_directory_path() / ("clues_state_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "s.bin").string();
+  const auto theta = flatten(params);
+  save_silo_state(path, theta, st);
+  const SiloState back = load_silo_state(path, params);
+  EXPECT_TRUE(torch::equal(back.theta, theta));
+  EXPECT_TRUE(torch::equal(flatten(back.adam.m), flatten(st.m)));
+  EXPECT_TRUE(torch::equal(flatten(back.adam.v), flatten(st.v)));
+  EXPECT_EQ(back.adam.step, 5);
+  ASSERT_EQ(back.adam.m.size(), params.size());
+  for (size_t i = 0; i < params.size(); ++i) EXPECT_EQ(back.adam.m[i].sizes(), params[i].sizes());
+  // A model of another size, and a missing file, are refused with a message.
+  Decoder other = learner("full", 11);
+  EXPECT_THROW(load_silo_state(path, other->trainable_tensors()), IoError);
+  EXPECT_THROW(load_silo_state((dir / "none.bin").string(), params), IoError);
+  fs::remove_all(dir);
+}
+
 TEST(Pipeline, BadInputFailsBeforeWritingAnything) {
   const fs::path dir = fs::temp_directory_path() / ("clues_bad_" + std::to_string(::getpid()));
   fs::create_directories(dir);
