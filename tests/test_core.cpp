@@ -21,8 +21,18 @@ namespace fs = std::filesystem;
 using namespace clues;
 
 namespace {
+fs::path tmp_dir() { return fs::temp_directory_path() / ("clues_core_" + std::to_string(::getpid())); }
+
+// This process's scratch folder goes when the process ends (ctest runs each case alone).
+struct RemoveTmpDirAtExit {
+  ~RemoveTmpDirAtExit() {
+    std::error_code ec;
+    fs::remove_all(tmp_dir(), ec);
+  }
+} remove_tmp_dir_at_exit;
+
 std::string write_tmp(const std::string& name, const std::string& content) {
-  fs::path dir = fs::temp_directory_path() / ("clues_core_" + std::to_string(::getpid()));
+  const fs::path dir = tmp_dir();
   fs::create_directories(dir);
   std::string p = (dir / name).string();
   std::ofstream(p, std::ios::binary) << content;

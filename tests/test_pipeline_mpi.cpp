@@ -530,5 +530,10 @@ int main(int argc, char** argv) {
   const int rc = RUN_ALL_TESTS();
   // A failure on any rank fails the whole test.
   const bool ok = world.all_ok(rc == 0);
+  world.barrier();
+  if (world.is_root()) {  // the shared scratch folder, once every rank is done with it
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("clues_mpi_" + std::to_string(::getpid())), ec);
+  }
   return ok ? 0 : 1;
 }
