@@ -18,24 +18,10 @@ PER_SILO=${PER_SILO:-400}
 REGIMES=${REGIMES:-scratch pretrained}
 scripts/setup.sh
 scripts/build.sh
-# The public corpus: 2000 dictionary pairs per language disjoint from the test, validation
-# and anchor sets, plus the correct translations of the silos' words (a pretrained LLM
-# knows common words; the corrupted answers are never in it).
-/usr/bin/python3 scripts/make_demo_data.py --out "$DATA" --per-silo "$PER_SILO" --pretrain 2000 \
-  --pretrain-knows 1 --seed 0
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-# Debian's OpenBLAS does not recognise recent Intel CPUs and falls back to a slow generic
-# kernel; on CPUs with AVX-512 the SkylakeX kernel is about 7x faster (speed only).
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q avx512f /proc/cpuinfo 2>/dev/null; then
-  export OPENBLAS_CORETYPE=SkylakeX
-fi
-silos=() labels=() tests=()
-for f in "$DATA"/silos/*.jsonl; do
-  name=$(basename "$f" .jsonl)
-  silos+=(--silo "$name=$f")
-  labels+=(--labels "$name=$DATA/labels/$name.txt")
-  tests+=(--test "$name=$DATA/test/$name.jsonl")
-done
+source scripts/demo_common.sh
+demo_data "$DATA" "$PER_SILO"
+demo_env
+demo_silo_flags "$DATA"
 mkdir -p "$OUT"
 start=$(date +%s)
 for regime in $REGIMES; do
@@ -47,10 +33,10 @@ for regime in $REGIMES; do
   echo "=== demo: regime '$regime' ==="
   # shellcheck disable=SC2086  # EXTRA is a list of flags
   mpirun --oversubscribe -np "$RANKS" build/bin/clues run --config scripts/demo.ini \
-    "${silos[@]}" "${labels[@]}" "${tests[@]}" \
+    "${SILO_FLAGS[@]}" \
     --validation "$DATA/validation.jsonl" --anchor "$DATA/anchor.jsonl" \
     --out "$OUT/$regime" --overwrite "${flags[@]}" ${EXTRA:-}
-  /usr/bin/python3 scripts/plot_scores.py "$OUT/$regime" "${labels[@]}" >/dev/null
+  /usr/bin/python3 scripts/plot_scores.py "$OUT/$regime" "${LABEL_FLAGS[@]}" >/dev/null
 done
 {
   echo "# clues demo: comparison of selections ($(date -u +%Y-%m-%d), $RANKS ranks)"

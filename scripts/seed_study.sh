@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A study over whole-pipeline seeds: the demo's pretrained regime (pretraining of the base,
+# warm-up, scoring, selection and every comparison row) once per seed, then a summary over
+# the seeds: each row's macro test loss and pooled AUROC (mean ± sd), and CLUES against each
+# baseline seed by seed (paired differences and wins), in OUT/study.md and OUT/study.json.
+# A seed whose run finished is not run again (clues --resume), so a killed study goes on.
+# Environment: SEEDS ("0 1 2 3 4"), RANKS (2), OUT (study_out), DATA (demo_data), PER_SILO
+# (400), EXTRA (more clues flags), CACHE (OUT/pretrain_cache; one pretrained base per seed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${SEEDS:-0 1 2 3 4}
+RANKS=${RANKS:-2}
+OUT=${OUT:-study_out}
+DATA=${DATA:-demo_data}
+PER_SILO=${PER_SILO:-400}
+CACHE=${CACHE:-$OUT/pretrain_cache}
+scripts/setup.sh
+scripts/build.sh
+source scripts/demo_common.sh
+demo_data "$DATA" "$PER_SILO"
+demo_env
+demo_silo_flags "$DATA"
+mkdir -p "$OUT"
+start=$(date +%s)
+reports=()
+for seed in $SEEDS; do
+  echo "=== seed study: seed $seed ($(( $(date +%s) - start )) s so far) ==="
+  # shellcheck disable=SC2086  # EXTRA is a list of flags
+  mpirun --oversubscribe -np "$RANKS" build/bin/clues run --config scripts/demo.ini "${SILO_FLAGS[@]}" \
+    --validation "$DATA/validation.jsonl" --anchor "$DATA/anchor.jsonl" \
+    --pretrain "$DATA/pretrain.jsonl" --pretrain.cache "$CACHE" \
+    --out "$OUT/seed_$seed" --resume --seed "$seed" ${EXTRA:-} > "$OUT/seed_$seed.log" 2>&1 ||
+    { echo "seed study: seed $seed failed; its log: $OUT/seed_$seed.log" >&2; tail -5 "$OUT/seed_$seed.log" >&2; exit 1; }
+  reports+=("$OUT/seed_$seed/report.json")
+done
+/usr/bin/python3 scripts/seed_summary.py --out "$OUT" "${reports[@]}"
+echo "seed study: wall time $(( $(date +%s) - start )) s for seeds $SEEDS on $RANKS rank(s); summary in $OUT/study.md"

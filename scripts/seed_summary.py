@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Summarise `clues run` comparisons over seeds (scripts/seed_study.sh).
+
+Reads one report.json per seed and writes OUT/study.md and OUT/study.json: every row's
+macro test loss and pooled AUROC as mean ± sample sd over the seeds, and CLUES against each
+baseline seed by seed: the paired difference of macro test loss (CLUES minus baseline;
+negative means CLUES is better), its mean ± sd, and in how many seeds CLUES is better.
+
+    /usr/bin/python3 scripts/seed_summary.py --out study_out study_out/seed_*/report.json
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+
+def mean_sd(xs):
+    """Mean and sample standard deviation (0 for a single value)."""
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, sd
+
+
+def summarise(reports):
+    """reports: list of (seed label, report dict). Returns the study as a dict."""
+    rows = [r for r in reports[0][1]["comparison"]]
+    for label, rep in reports:
+        missing = [r for r in rows if r not in rep.get("comparison", {})]
+        if missing:
+            raise SystemExit(f"seed_summary: {label} lacks comparison rows {missing}; run every seed with the same rows")
+    study = {"seeds": [label for label, _ in reports], "rows": {}, "clues_vs": {}}
+    for row in rows:
+        losses = [rep["comparison"][row]["macro_test_loss"] for _, rep in reports]
+        aurocs = [rep["comparison"][row]["pooled"].get("auroc") for _, rep in reports]
+        entry = {"macro_test_loss": losses, "loss_mean_sd": mean_sd(losses)}
+        if all(a is not None for a in aurocs):
+            entry["pooled_auroc"] = aurocs
+            entry["auroc_mean_sd"] = mean_sd(aurocs)
+        study["rows"][row] = entry
+    if "clues" in rows:
+        base = study["rows"]["clues"]["macro_test_loss"]
+        for row in rows:
+            if row == "clues":
+                continue
+            diffs = [c - b for c, b in zip(base, study["rows"][row]["macro_test_loss"])]
+            study["clues_vs"][row] = {"loss_diff": diffs, "diff_mean_sd": mean_sd(diffs),
+                                      "clues_better": sum(d < 0 for d in diffs), "seeds": len(diffs)}
+    return study
+
+
+def markdown(study):
+    n = len(study["seeds"])
+    out = [f"# clues seed study: {n} seeds ({', '.join(study['seeds'])})", "",
+           "| row | macro test loss (mean ± sd) | pooled AUROC (mean ± sd) | loss per seed |",
+           "|---|---|---|---|"]
+    for row, e in study["rows"].items():
+        auroc = "%.3f ± %.3f" % tuple(e["auroc_mean_sd"]) if "auroc_mean_sd" in e else "-"
+        per = " ".join("%.4f" % x for x in e["macro_test_loss"])
+        out.append(f"| {row} | %.4f ± %.4f | {auroc} | {per} |" % tuple(e["loss_mean_sd"]))
+    if study["clues_vs"]:
+        out += ["", "CLUES against each row, seed by seed (macro test loss, CLUES minus row; negative: CLUES better):", "",
+                "| row | mean ± sd of the difference | CLUES better in | per seed |", "|---|---|---|---|"]
+        for row, e in study["clues_vs"].items():
+            per = " ".join("%+.4f" % d for d in e["loss_diff"])
+            out.append(f"| {row} | %+.4f ± %.4f | {e['clues_better']} of {e['seeds']} | {per} |" % tuple(e["diff_mean_sd"]))
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="folder for study.md and study.json")
+    ap.add_argument("reports", nargs="+", help="report.json of each seed's run")
+    args = ap.parse_args()
+    reports = []
+    for path in args.reports:
+        try:
+            with open(path) as f:
+                rep = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit(f"seed_summary: cannot read {path}: {e}")
+        if "comparison" not in rep:
+            sys.exit(f"seed_summary: {path} has no comparison (give every silo --test)")
+        reports.append((os.path.basename(os.path.dirname(os.path.abspath(path))), rep))
+    study = summarise(reports)
+    text = markdown(study)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "study.json"), "w") as f:
+        json.dump(study, f, indent=1)
+    with open(os.path.join(args.out, "study.md"), "w") as f:
+        f.write(text)
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
