@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""ctest scripts.seed_summary: scripts/seed_summary.py on hand-made reports of 3 seeds."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "..", "scripts", "seed_summary.py")
+
+
+def report(losses, aurocs):
+    comp = {}
+    for row, loss in losses.items():
+        comp[row] = {"macro_test_loss": loss, "pooled": {"auroc": aurocs.get(row)}}
+    return {"comparison": comp}
+
+
+def main():
+    seeds = [
+        report({"clues": 2.00, "full": 2.10, "perplexity": 1.99}, {"clues": 0.8, "perplexity": 0.7}),
+        report({"clues": 2.02, "full": 2.08, "perplexity": 2.05}, {"clues": 0.7, "perplexity": 0.7}),
+        report({"clues": 2.04, "full": 2.12, "perplexity": 2.06}, {"clues": 0.9, "perplexity": 0.7}),
+    ]
+    failures = []
+
+    def check(cond, what):
+        if not cond:
+            failures.append(what)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, rep in enumerate(seeds):
+            os.makedirs(os.path.join(tmp, f"seed_{i}"))
+            paths.append(os.path.join(tmp, f"seed_{i}", "report.json"))
+            with open(paths[-1], "w") as f:
+                json.dump(rep, f)
+        out = os.path.join(tmp, "study")
+        subprocess.run([sys.executable, SCRIPT, "--out", out] + paths, check=True, stdout=subprocess.DEVNULL)
+        study = json.load(open(os.path.join(out, "study.json")))
+        m, sd = study["rows"]["clues"]["loss_mean_sd"]
+        check(abs(m - 2.02) < 1e-12 and abs(sd - 0.02) < 1e-12, f"clues loss mean/sd {m} {sd}, expected 2.02 0.02")
+        am, asd = study["rows"]["clues"]["auroc_mean_sd"]
+        check(abs(am - 0.8) < 1e-12 and abs(asd - 0.1) < 1e-12, f"clues AUROC mean/sd {am} {asd}, expected 0.8 0.1")
+        check("auroc_mean_sd" not in study["rows"]["full"], "full has no AUROC, so no AUROC summary")
+        vs = study["clues_vs"]["perplexity"]
+        # differences +0.01, -0.03, -0.02: mean -0.0133.., CLUES better in 2 of 3
+        check(vs["clues_better"] == 2 and vs["seeds"] == 3, f"wins against perplexity {vs['clues_better']} of {vs['seeds']}")
+        check(abs(vs["diff_mean_sd"][0] - (-0.04 / 3)) < 1e-12, f"mean difference {vs['diff_mean_sd'][0]}")
+        check(study["clues_vs"]["full"]["clues_better"] == 3, "CLUES better than full in every seed")
+        md = open(os.path.join(out, "study.md")).read()
+        check("| perplexity | -0.0133 ± 0.0208 | 2 of 3 |" in md, "Markdown line for perplexity:\n" + md)
+        # A seed without some row is refused with a message naming the rows.
+        del seeds[1]["comparison"]["full"]
+        with open(paths[1], "w") as f:
+            json.dump(seeds[1], f)
+        r = subprocess.run([sys.executable, SCRIPT, "--out", out] + paths, capture_output=True, text=True)
+        check(r.returncode != 0 and "lacks comparison rows ['full']" in r.stderr, "missing row refused: " + r.stderr)
+    for f in failures:
+        print("FAIL:", f)
+    print("seed_summary: %d checks failed" % len(failures) if failures else "seed_summary: all checks passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
