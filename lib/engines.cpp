@@ -206,12 +206,13 @@ std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const s
 
 torch::Tensor project(const torch::Tensor& grads, int64_t k, uint64_t seed, int64_t block_rows) {
   const int64_t P = grads.size(1);
-  auto out = torch::zeros({grads.size(0), k}, torch::kFloat32);
+  // Signs come from a seeded CPU generator on every device; the products run where grads are.
   auto g = grads.to(torch::kFloat32);
+  auto out = torch::zeros({grads.size(0), k}, g.options());
   for (int64_t r0 = 0, blk = 0; r0 < P; r0 += block_rows, ++blk) {
     const int64_t rows = std::min(block_rows, P - r0);
     auto gen = at::detail::createCPUGenerator(seed * 1000003ULL + static_cast<uint64_t>(blk));
-    auto signs = torch::randint(0, 2, {rows, k}, gen, torch::kFloat32) * 2 - 1;
+    auto signs = (torch::randint(0, 2, {rows, k}, gen, torch::kFloat32) * 2 - 1).to(g.device());
     out.addmm_(g.slice(1, r0, r0 + rows), signs);
   }
   return out / std::sqrt(static_cast<double>(k));

@@ -547,7 +547,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
     auto write_features = [&](const std::string& what, const torch::Tensor& f) {
       char name[64];
       std::snprintf(name, sizeof name, "_round_%03lld.h5", static_cast<long long>(c));
-      const auto t = f.to(torch::kFloat32).contiguous();
+      const auto t = f.to(torch::kCPU, torch::kFloat32).contiguous();
       write_file_h5(cfg.out + "/features/" + what + name, [&](H5File& h) {
         h.write_f32("/features", t.data_ptr<float>(), {static_cast<hsize_t>(t.size(0)), static_cast<hsize_t>(K)});
         h.set_attr("/", "lr", lr);
