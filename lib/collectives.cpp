@@ -28,6 +28,11 @@ torch::Tensor ordered_sum(const Comm& comm, int64_t n_items, const std::function
                           const std::function<torch::Tensor(int64_t)>& produce, const torch::Device& device,
                           int64_t budget) {
   const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  if (comm.size() == 1) {  // a lone rank adds its items where they are needed, in index order
+    auto out = torch::zeros({len}, opts);
+    for (int64_t j = 0; j < n_items; ++j) out.add_(checked_item(produce(j), j, len).to(device));
+    return out;
+  }
   if (!on_link(comm, device)) {
     std::vector<float> out;
     comm.ordered_sum(n_items, owner, len, [&](int64_t j, std::vector<float>& buf) {

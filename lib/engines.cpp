@@ -194,7 +194,7 @@ std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const s
     } else {
       const auto gamma = pre.apply(batched_grads(model, chunk, row_len));
       dots = torch::mv(gamma.to(torch::kFloat64), t64);
-      if (features) feats.push_back(project(gamma.cpu(), sc.project_dim, sc.project_seed));
+      if (features) feats.push_back(project(gamma, sc.project_dim, sc.project_seed).cpu());
     }
     auto acc = dots.cpu().contiguous();
     out.insert(out.end(), acc.data_ptr<double>(), acc.data_ptr<double>() + acc.numel());

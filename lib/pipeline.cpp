@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -412,6 +413,14 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
   // ---- model (the base: pretrained on the public corpus when one is given)
   Decoder model = make_model(cfg.model, cfg.seed);
   const torch::Device dev = pick_device(cfg.device, comm);
+  c10::OptionalDeviceGuard device_guard;  // the current device, for kernels and libraries alike
+  if (dev.is_cuda()) {
+    device_guard.reset_device(dev);
+    // Repeatable sums on the GPU (index_add_ and friends without atomics); cuBLAS needs a
+    // fixed workspace for that. Operations without a deterministic kernel only warn.
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  }
   if (dev.is_cuda() && comm.size() > 1) {
 #ifdef CLUES_HAVE_NCCL
     auto link = std::make_shared<NcclLink>(comm.raw());
@@ -459,7 +468,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
     }
     first_round = done;
     if (done > 0) {
-      theta = read_flat(H5File::open_read(round_file(cfg.out, done - 1)), "/trainable", named);
+      theta = read_flat(H5File::open_read(round_file(cfg.out, done - 1)), "/trainable", named).to(dev);
       for (auto& s : mine) {
         auto f = H5File::open_read(silo_moments_file(cfg.out, done - 1, s.name));
         AdamState st = AdamState::zeros_like(params);
