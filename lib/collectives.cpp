@@ -71,6 +71,7 @@ torch::Tensor ordered_sum(const Comm& comm, int64_t n_items, const std::function
 
 void broadcast(const Comm& comm, torch::Tensor& t, int root) {
   TORCH_CHECK(t.is_contiguous(), "broadcast: tensor must be contiguous");
+  if (comm.size() == 1) return;
   const auto bytes = static_cast<int64_t>(t.numel() * t.element_size());
   if (on_link(comm, t.device())) {
     comm.device_link()->broadcast(t.data_ptr(), static_cast<size_t>(bytes), root);

@@ -421,17 +421,26 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
     setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
     at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
   }
-  if (dev.is_cuda() && comm.size() > 1) {
+  // NCCL needs every rank on a GPU of its own; every rank takes the same decision.
+  const bool all_cuda = comm.all_ok(dev.is_cuda());
+  if (comm.size() > 1 && all_cuda) {
 #ifdef CLUES_HAVE_NCCL
-    auto link = std::make_shared<NcclLink>(comm.raw());
-    if (link->device() != dev.index())
-      throw Error("rank " + std::to_string(comm.rank()) + ": NCCL chose GPU " + std::to_string(link->device()) +
-                  " but the model is on GPU " + std::to_string(dev.index()) + "; start one rank per GPU");
-    log0(comm, "device collectives (weight averaging, validation gradient, pretraining) through " + link->name());
-    comm.attach(std::move(link));
+    if (gpus_distinct(comm.raw(), static_cast<int>(dev.index()))) {
+      auto link = std::make_shared<NcclLink>(comm.raw());
+      if (link->device() != dev.index())
+        throw Error("rank " + std::to_string(comm.rank()) + ": NCCL chose GPU " + std::to_string(link->device()) +
+                    " but the model is on GPU " + std::to_string(dev.index()) + "; start one rank per GPU");
+      log0(comm, "device collectives (weight averaging, validation gradient, pretraining) through " + link->name());
+      comm.attach(std::move(link));
+    } else {
+      log0(comm, "ranks share GPUs (more ranks than GPUs on a node): device tensors are summed through host "
+                 "memory and MPI; start one rank per GPU to use NCCL");
+    }
 #else
     log0(comm, "this build has no NCCL: device tensors are summed through host memory and MPI");
 #endif
+  } else if (!comm.all_ok(!dev.is_cuda())) {
+    log0(comm, "some ranks run on a GPU and some on the CPU: device tensors are summed through host memory and MPI");
   }
   pretrain_base(cfg, comm, model, dev);
   model->to(dev);
@@ -451,6 +460,15 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
   auto state_file = [&](const Silo& s, const std::string& what) {
     return checkpoint_dir(cfg.out) + "/state_" + what + "_" + s.name + ".bin";
   };
+  // Removes a silo's state files of one phase, with any temporary left by a killed write.
+  auto remove_states = [&](const Silo& s, const std::string& what) {
+    const std::string name = "state_" + what + "_" + s.name + ".bin";
+    for (const auto& e : fs::directory_iterator(checkpoint_dir(cfg.out))) {
+      const std::string f = e.path().filename().string();
+      if (f == name || f.rfind(name + ".tmp.", 0) == 0) fs::remove(e.path());
+    }
+  };
+  const AdamState fresh = AdamState::zeros_like(params);
   const torch::Tensor theta0 = flatten(params);  // every comparison row starts here too
   torch::Tensor theta = theta0;
 
@@ -474,14 +492,18 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
         AdamState st = AdamState::zeros_like(params);
         unflatten_into(read_flat(f, "/m", named), st.m);
         unflatten_into(read_flat(f, "/v", named), st.v);
-        st.step = done * tc.local_steps;
+        st.step = static_cast<int64_t>(f.attr_f64("/", "step"));
+        remove_states(s, "warmup");
         save_silo_state(state_file(s, "warmup"), theta, st);
       }
       log0(comm, "resume: " + std::to_string(done) + " of " + std::to_string(tc.rounds) + " warm-up rounds already done");
     }
   }
   if (first_round == 0)
-    for (const auto& s : mine) fs::remove(state_file(s, "warmup"));  // a killed run's round 0
+    for (const auto& s : mine) {  // a fresh Adam state (and nothing of a killed run's round 0)
+      remove_states(s, "warmup");
+      save_silo_state(state_file(s, "warmup"), theta0, fresh);
+    }
   for (int64_t r = first_round; r < tc.rounds; ++r) {
     const double t_round = elapsed_s();
     std::vector<LocalSilo> locals;
@@ -495,8 +517,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
     const auto& v_avg = rr.v;
     const double lr = round_mean_lr(tc, r);
     for (const auto& s : mine) {
-      const std::string sf = state_file(s, "warmup");
-      const AdamState st = file_exists(sf) ? load_silo_state(sf, params).adam : AdamState::zeros_like(params);
+      const AdamState st = load_silo_state(state_file(s, "warmup"), params).adam;
       write_file_h5(silo_moments_file(cfg.out, r, s.name), [&](H5File& f) {
         write_flat(f, "/m", named, flatten(st.m));
         write_flat(f, "/v", named, flatten(st.v));
@@ -521,7 +542,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
                   format_seconds(dt).c_str(), format_seconds(dt * static_cast<double>(tc.rounds - r - 1)).c_str());
     log0(comm, buf);
   }
-  for (const auto& s : mine) fs::remove(state_file(s, "warmup"));  // the moments files hold what scoring needs
+  for (const auto& s : mine) remove_states(s, "warmup");  // the moments files hold what scoring needs
   comm.barrier();
   end_phase("warmup");
 
@@ -715,7 +736,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
       const int64_t K = cfg.compare.seeds;
       std::map<int64_t, std::vector<double>> per_seed;
       for (int64_t k = 0; k < K; ++k) {
-        for (const auto& l : locals) fs::remove(l.state);  // a fresh Adam state per fine-tuning
+        for (const auto& l : locals) save_silo_state(l.state, theta0, fresh);  // a fresh Adam state per fine-tuning
         torch::Tensor th = theta0;
         if (row_total > 0)
           for (int64_t r = 0; r < tc.rounds; ++r)
@@ -728,7 +749,7 @@ RunSummary run_pipeline_impl(const Config& cfg, const Comm& world) {
           v.insert(v.end(), {m.loss, m.perplexity, m.exact_match});
         }
       }
-      for (const auto& l : locals) fs::remove(l.state);
+      for (const auto& s : mine) remove_states(s, "compare");
       const auto metrics = collect<double>(comm, S, owner_of, [&](int64_t j) {
         return row_total > 0 ? per_seed.at(j) : std::vector<double>(static_cast<size_t>(3 * K), -1.0);
       });

@@ -103,27 +103,41 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
 }
 
 void save_silo_state(const std::string& path, const torch::Tensor& theta, const AdamState& st) {
-  const auto parts = torch::cat({theta.reshape(-1).to(torch::kCPU, torch::kFloat32), flatten(st.m).cpu(), flatten(st.v).cpu()})
-                         .contiguous();
-  std::string bytes(sizeof(int64_t) + static_cast<size_t>(parts.numel()) * sizeof(float), '\0');
-  std::memcpy(bytes.data(), &st.step, sizeof(int64_t));
-  std::memcpy(bytes.data() + sizeof(int64_t), parts.data_ptr<float>(), static_cast<size_t>(parts.numel()) * sizeof(float));
-  write_text_atomic(path, bytes);
+  const std::string tmp = temp_path_for(path);
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError("cannot open " + tmp + " for writing: check the output folder's permissions and space");
+    out.write(reinterpret_cast<const char*>(&st.step), sizeof(int64_t));
+    for (const auto& part : {theta.reshape(-1), flatten(st.m), flatten(st.v)}) {
+      const auto h = part.to(torch::kCPU, torch::kFloat32).contiguous();
+      out.write(reinterpret_cast<const char*>(h.data_ptr<float>()), static_cast<std::streamsize>(h.numel() * sizeof(float)));
+    }
+    out.flush();
+    if (!out) throw IoError("writing " + tmp + " failed (disk full?)");
+  }
+  commit_file(tmp, path);
+}
+
+torch::Tensor read_silo_state_flat(const std::string& path, int64_t P, int64_t* step) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot read the silo state " + path + ": was the checkpoint folder changed during the run?");
+  int64_t s = 0;
+  auto flat = torch::empty({3 * P}, torch::kFloat32);
+  in.read(reinterpret_cast<char*>(&s), sizeof(int64_t));
+  in.read(reinterpret_cast<char*>(flat.data_ptr<float>()), static_cast<std::streamsize>(3 * P * sizeof(float)));
+  if (!in || in.peek() != std::char_traits<char>::eof())
+    throw IoError("silo state " + path + " does not hold " + std::to_string(P) +
+                  " parameters' state: it belongs to another run; start over with --overwrite");
+  if (step != nullptr) *step = s;
+  return flat;
 }
 
 SiloState load_silo_state(const std::string& path, const std::vector<torch::Tensor>& params) {
   int64_t P = 0;
   for (const auto& p : params) P += p.numel();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read the silo state " + path + ": was the checkpoint folder changed during the run?");
   SiloState s;
   int64_t step = 0;
-  auto flat = torch::empty({3 * P}, torch::kFloat32);
-  in.read(reinterpret_cast<char*>(&step), sizeof(int64_t));
-  in.read(reinterpret_cast<char*>(flat.data_ptr<float>()), static_cast<std::streamsize>(3 * P * sizeof(float)));
-  if (!in || in.peek() != std::char_traits<char>::eof())
-    throw IoError("silo state " + path + " does not hold " + std::to_string(P) +
-                  " parameters' state: it belongs to another run; start over with --overwrite");
+  const auto flat = read_silo_state_flat(path, P, &step);
   s.theta = flat.narrow(0, 0, P);
   s.adam = AdamState::zeros_like(params);
   s.adam.step = step;
@@ -147,7 +161,7 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
     const double n = counts[static_cast<size_t>(s.index)];
     if (n <= 0) continue;
     unflatten_into(theta, params);
-    AdamState st = file_exists(s.state) ? load_silo_state(s.state, params).adam : AdamState::zeros_like(params);
+    AdamState st = load_silo_state(s.state, params).adam;
     loss_local += n / total * train_round(model, s.data(), st, tc, seed, s.index, round);
     save_silo_state(s.state, flatten(params), st);
   }
@@ -157,13 +171,13 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
   const int64_t len = average_moments ? 3 * P : P;
   const auto avg = federated_average(comm, counts, owner, [&](int64_t j) {
     if (counts[static_cast<size_t>(j)] <= 0) return torch::zeros({len});
-    const SiloState st = load_silo_state(hosted.at(j)->state, params);
-    return average_moments ? torch::cat({st.theta, flatten(st.adam.m).cpu(), flatten(st.adam.v).cpu()}) : st.theta;
+    const auto flat = read_silo_state_flat(hosted.at(j)->state, P);
+    return average_moments ? flat : flat.narrow(0, 0, P);
   }, len, theta.device());
-  r.theta = avg.narrow(0, 0, P);
+  r.theta = average_moments ? avg.narrow(0, 0, P).clone() : avg;
   if (average_moments) {
-    r.m = avg.narrow(0, P, P);
-    r.v = avg.narrow(0, 2 * P, P);
+    r.m = avg.narrow(0, P, P).clone();
+    r.v = avg.narrow(0, 2 * P, P).clone();
   }
   return r;
 }

@@ -58,10 +58,11 @@ torch::Tensor federated_average(const Comm& comm, const std::vector<double>& cou
                                 const std::function<torch::Tensor(int64_t)>& local, int64_t numel,
                                 const torch::Device& device = torch::kCPU);
 
-// One silo's training state, parked in a file between uses so that a rank holds one silo's
-// state at a time (memory bounded by the largest silo, not the sum over hosted silos): the
-// Adam state carried from round to round, and the weights its last round trained until the
-// averaging reads them. Raw file: step (int64), then theta, m, v (P float32 each).
+// One silo's training state, parked in a file between uses, so that a rank holds the state
+// of one hosted silo at a time rather than of all of them: the Adam state carried from round
+// to round, and the weights its last round trained until the averaging reads them. Raw
+// file: step (int64), then theta, m, v (P float32 each); written to a temporary name and
+// renamed.
 struct SiloState {
   torch::Tensor theta;  // flat float32, on the host
   AdamState adam;       // shaped like the parameters, on their device
@@ -70,12 +71,14 @@ void save_silo_state(const std::string& path, const torch::Tensor& theta, const 
 // The state saved at `path`, its tensors shaped and placed like `params`; throws IoError
 // when the file is missing, short or of another model.
 SiloState load_silo_state(const std::string& path, const std::vector<torch::Tensor>& params);
+// The same file as one host vector [theta | m | v] of 3·P floats (step to *step if given).
+torch::Tensor read_silo_state_flat(const std::string& path, int64_t P, int64_t* step = nullptr);
 
 // One silo hosted by this rank, as federated_round sees it.
 struct LocalSilo {
   int64_t index = 0;                                  // position in the job's silo list
   std::function<std::vector<Encoded>()> data;         // loads the silo's samples when it trains
-  std::string state;  // its SiloState file: read when it trains (a fresh Adam state when absent), then rewritten
+  std::string state;  // its SiloState file; must exist (write a fresh state before round 0)
 };
 struct RoundResult {
   torch::Tensor theta, m, v;  // averaged trainable weights and Adam moments (flat)
