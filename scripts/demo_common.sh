@@ -26,6 +26,10 @@ demo_silo_flags() {
   SILO_FLAGS=()
   LABEL_FLAGS=()
   local f name
+  if ! compgen -G "$1/silos/*.jsonl" > /dev/null; then
+    echo "no silos in $1/silos/ (make the demo data first: demo_data)" >&2
+    return 2
+  fi
   for f in "$1"/silos/*.jsonl; do
     name=$(basename "$f" .jsonl)
     LABEL_FLAGS+=(--labels "$name=$1/labels/$name.txt")

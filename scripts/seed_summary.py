@@ -33,6 +33,10 @@ def summarise(reports):
     study = {"seeds": [label for label, _ in reports], "rows": {}, "clues_vs": {}}
     for row in rows:
         losses = [rep["comparison"][row]["macro_test_loss"] for _, rep in reports]
+        empty = [label for (label, _), x in zip(reports, losses) if x is None]
+        if empty:
+            raise SystemExit(f"seed_summary: row {row} selected nothing (no test loss) in {', '.join(empty)}; "
+                             "leave those seeds out or drop the row")
         aurocs = [rep["comparison"][row]["pooled"].get("auroc") for _, rep in reports]
         entry = {"macro_test_loss": losses, "loss_mean_sd": mean_sd(losses)}
         if all(a is not None for a in aurocs):

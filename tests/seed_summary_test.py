@@ -52,6 +52,16 @@ def main():
         check(study["clues_vs"]["full"]["clues_better"] == 3, "CLUES better than full in every seed")
         md = open(os.path.join(out, "study.md")).read()
         check("| perplexity | -0.0133 ± 0.0208 | 2 of 3 |" in md, "Markdown line for perplexity:\n" + md)
+        # A row that selected nothing in some seed (null loss) is refused with a message.
+        seeds[2]["comparison"]["perplexity"]["macro_test_loss"] = None
+        with open(paths[2], "w") as f:
+            json.dump(seeds[2], f)
+        r = subprocess.run([sys.executable, SCRIPT, "--out", out] + paths, capture_output=True, text=True)
+        check(r.returncode != 0 and "row perplexity selected nothing" in r.stderr and "seed_2" in r.stderr,
+              "null loss refused: " + r.stderr)
+        seeds[2]["comparison"]["perplexity"]["macro_test_loss"] = 2.06
+        with open(paths[2], "w") as f:
+            json.dump(seeds[2], f)
         # A seed without some row is refused with a message naming the rows.
         del seeds[1]["comparison"]["full"]
         with open(paths[1], "w") as f:
