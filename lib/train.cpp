@@ -164,6 +164,7 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
     AdamState st = load_silo_state(s.state, params).adam;
     loss_local += n / total * train_round(model, s.data(), st, tc, seed, s.index, round);
     save_silo_state(s.state, flatten(params), st);
+    failpoint("silo_trained", comm.rank());
   }
   RoundResult r;
   r.loss = comm.allreduce_sum(loss_local);

@@ -3,7 +3,8 @@
 # is laid out and however often it is killed.
 #  1. Layouts: 4 silos on 1 rank, on 2 ranks (2 each) and on 4 ranks (oversubscribed, 1
 #     each): scores equal within 1e-9 relative (sums are added in a fixed order).
-#  2. Kill and resume: CLUES_FAILPOINT makes a rank SIGKILL itself during the warm-up,
+#  2. Kill and resume: CLUES_FAILPOINT makes a rank SIGKILL itself during the warm-up (after
+#     a round, and in the middle of one after a silo parked its state),
 #     between scoring checkpoints, in the middle of scoring a silo (after its 2nd batch)
 #     and just before report.json; the job is started again with --resume and must finish
 #     with the uninterrupted run's scores and selections (within 1e-12 relative) and must
@@ -61,7 +62,7 @@ check "4 ranks: every rank hosted a silo" /usr/bin/python3 -c 'import json, sys
 r = json.load(open(sys.argv[1])); sys.exit(0 if sorted(s["host_rank"] for s in r["silos"].values()) == [0, 1, 2, 3] else 1)' "$dir/r4/report.json"
 
 # 2. Kill and resume, on 2 ranks
-for fp in ${FAILPOINTS:-warmup_round:1 scored_checkpoint:1 scoring_batch:2:1 scoring_batch:7:0 before_report:1}; do
+for fp in ${FAILPOINTS:-warmup_round:1 silo_trained:3:0 scored_checkpoint:1 scoring_batch:2:1 scoring_batch:7:0 before_report:1}; do
   out="$dir/kill_${fp//:/_}"
   CLUES_FAILPOINT=$fp run 2 "$out"
   status=$?
@@ -73,7 +74,8 @@ for fp in ${FAILPOINTS:-warmup_round:1 scored_checkpoint:1 scoring_batch:2:1 sco
   check "$fp: the resumed run finishes" test -s "$out/report.json"
   check "$fp: same scores and selections as the uninterrupted run" same "$out" "$dir/r2" 1e-12
   case $fp in
-    warmup_round*) check "$fp: resumed from the warm-up checkpoints" grep -q "resume: 1 of 2 warm-up rounds" "$out.log" ;;
+    warmup_round* | silo_trained*)
+      check "$fp: resumed from the warm-up checkpoints" grep -q "resume: 1 of 2 warm-up rounds" "$out.log" ;;
     scoring_batch*) check "$fp: resumed in the middle of a silo" grep -q "continues after" "$out.log" ;;
   esac
 done
