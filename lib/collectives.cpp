@@ -26,7 +26,7 @@ torch::Tensor checked_item(const torch::Tensor& t, int64_t j, int64_t len) {
 
 torch::Tensor ordered_sum(const Comm& comm, int64_t n_items, const std::function<int(int64_t)>& owner, int64_t len,
                           const std::function<torch::Tensor(int64_t)>& produce, const torch::Device& device,
-                          int64_t budget) {
+                          int64_t budget, bool one_at_a_time) {
   const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
   if (comm.size() == 1) {  // a lone rank adds its items where they are needed, in index order
     auto out = torch::zeros({len}, opts);
@@ -40,6 +40,17 @@ torch::Tensor ordered_sum(const Comm& comm, int64_t n_items, const std::function
       std::copy(t.data_ptr<float>(), t.data_ptr<float>() + len, buf.begin());
     }, out);
     return torch::from_blob(out.data(), {len}, torch::kFloat32).to(device, /*non_blocking=*/false, /*copy=*/true);
+  }
+  if (one_at_a_time) {
+    auto out = torch::zeros({len}, opts);
+    auto item = torch::empty({len}, opts);
+    for (int64_t j = 0; j < n_items; ++j) {
+      const int o = owner(j);
+      if (o == comm.rank()) item.copy_(checked_item(produce(j), j, len));
+      comm.device_link()->broadcast(item.data_ptr(), static_cast<size_t>(len) * sizeof(float), o);
+      out.add_(item);
+    }
+    return out;
   }
   // Every rank knows owner(): item j is row slot[j] of rank owner(j)'s block of M rows.
   const int R = comm.size();

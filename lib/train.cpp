@@ -174,7 +174,7 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
     if (counts[static_cast<size_t>(j)] <= 0) return torch::zeros({len});
     const auto flat = read_silo_state_flat(hosted.at(j)->state, P);
     return average_moments ? flat : flat.narrow(0, 0, P);
-  }, len, theta.device());
+  }, len, theta.device(), /*one_at_a_time=*/true);  // items are file reads: hold one at a time
   r.theta = average_moments ? avg.narrow(0, 0, P).clone() : avg;
   if (average_moments) {
     r.m = avg.narrow(0, P, P).clone();
@@ -186,7 +186,7 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
 torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,
                                 const std::function<int(int64_t)>& owner,
                                 const std::function<torch::Tensor(int64_t)>& local, int64_t numel,
-                                const torch::Device& device) {
+                                const torch::Device& device, bool one_at_a_time) {
   double total = 0;
   for (double c : counts) total += c;
   if (total <= 0) throw InputError("federated averaging needs at least one sample");
@@ -194,7 +194,7 @@ torch::Tensor federated_average(const Comm& comm, const std::vector<double>& cou
     const auto t = local(j).to(torch::kFloat32) * (counts[static_cast<size_t>(j)] / total);
     TORCH_CHECK(t.numel() == numel, "federated_average: item has the wrong size");
     return t.reshape(-1);
-  }, device);
+  }, device, int64_t{1} << 26, one_at_a_time);
 }
 
 }  // namespace clues

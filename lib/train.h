@@ -52,11 +52,12 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
 // FedAvg, result on every rank (on `device`): Σ_j (n_j / Σn) x_j over items j = 0..n-1
 // (silos), where item j lives on rank owner(j) and local(j) returns its flat float32
 // tensor there. Items are added in index order (clues::ordered_sum, through NCCL when the
-// Comm has a device link), so the result does not depend on the rank layout.
+// Comm has a device link; `one_at_a_time` as there), so the result does not depend on the
+// rank layout.
 torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,
                                 const std::function<int(int64_t)>& owner,
                                 const std::function<torch::Tensor(int64_t)>& local, int64_t numel,
-                                const torch::Device& device = torch::kCPU);
+                                const torch::Device& device = torch::kCPU, bool one_at_a_time = false);
 
 // One silo's training state, parked in a file between uses, so that a rank holds the state
 // of one hosted silo at a time rather than of all of them: the Adam state carried from round

@@ -276,6 +276,19 @@ TEST(Collectives, LinkPathAddsInIndexOrderLikeTheMpiPath) {
       EXPECT_TRUE(torch::equal(host, reference)) << "MPI path, owners " << o;
       EXPECT_TRUE(torch::equal(via_link, reference)) << "link path, owners " << o << " budget " << budget;
     }
+    // One item at a time: one broadcast per item from its owner, the same sum.
+    int produced = 0;
+    link->calls = 0;
+    const auto streamed = ordered_sum(linked, n, owners[o], len, [&](int64_t j) {
+      ++produced;
+      EXPECT_EQ(owners[o](j), world.rank()) << "item asked of a rank that does not own it";
+      return item(j);
+    }, torch::kCPU, int64_t{1} << 26, /*one_at_a_time=*/true);
+    int mine = 0;
+    for (int64_t j = 0; j < n; ++j) mine += owners[o](j) == world.rank();
+    EXPECT_EQ(produced, mine) << "owners " << o;
+    EXPECT_EQ(link->calls, n) << "owners " << o;
+    EXPECT_TRUE(torch::equal(streamed, reference)) << "link path one item at a time, owners " << o;
   }
   // The same sum in reverse order is not bitwise equal: the comparison above can fail.
   torch::Tensor reversed = torch::zeros({len});
