@@ -100,6 +100,8 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       ("pretrain.steps", po::value(&pc.steps)->default_value(pc.steps), "optimizer steps of pretraining (all weights)")
       ("pretrain.batch_size", po::value(&pc.batch_size)->default_value(pc.batch_size), "samples per pretraining step")
       ("pretrain.lr", po::value(&pc.lr)->default_value(pc.lr, short_number(pc.lr)), "peak learning rate of pretraining")
+      ("pretrain.seed", po::value(&pc.seed)->default_value(pc.seed),
+       "seed of the base's initialisation and data order; -1: the run's --seed (a study can vary --seed over one base)")
       ("pretrain.cache", po::value(&pc.cache), "folder of pretrained bases, reused when corpus and settings match "
                                                 "(default $CLUES_CACHE, else $XDG_CACHE_HOME/clues or ~/.cache/clues)")
       ("compare.rows", po::value(&cfg.compare.rows)->default_value(cfg.compare.rows),

@@ -95,6 +95,7 @@ void Config::validate() const {
   require(pretrain.steps >= 1 && pretrain.batch_size >= 1 && pretrain.lr > 0,
           "pretrain.steps, pretrain.batch_size and pretrain.lr must be positive");
   require(pretrain.corpus.empty() || !pretrain.cache.empty(), "pretrain.cache: give a folder for the pretrained base");
+  require(pretrain.seed >= -1, "pretrain.seed must be -1 (the run's seed) or a seed >= 0");
   compare_rows(compare, true);
   require(compare.seeds >= 1, "compare.seeds must be at least 1");
   require(!(resume && overwrite), "--resume and --overwrite exclude each other: pick one");
@@ -127,7 +128,7 @@ std::string Config::to_ini() const {
      << "\nvalue = " << select.value << "\nkeep_ratio = " << select.keep_ratio
      << "\nanchor_moments = " << select.anchor_moments << "\n";
   os << "\n[pretrain]\nsteps = " << pretrain.steps << "\nbatch_size = " << pretrain.batch_size << "\nlr = " << pretrain.lr
-     << "\ncache = " << pretrain.cache << "\n";
+     << "\nseed = " << pretrain.seed << "\ncache = " << pretrain.cache << "\n";
   os << "\n[compare]\nrows = " << compare.rows << "\nseeds = " << compare.seeds << "\n";
   return os.str();
 }

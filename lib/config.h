@@ -69,6 +69,7 @@ struct PretrainConfig {
   int64_t steps = 1500;
   int64_t batch_size = 32;
   double lr = 3e-3;
+  int64_t seed = -1;                // the base's initialisation and data order; -1: the run's seed
   std::string cache;                // folder of cached bases (the app fills in a default)
 };
 

@@ -73,11 +73,15 @@ std::string pretrain_key(const Config& cfg) {
   os << m.vocab << ' ' << m.d_model << ' ' << m.layers << ' ' << m.heads << ' ' << m.hidden << ' ' << m.max_seq_len
      << ' ' << m.rope_base << ' ' << cfg.pretrain.steps << ' ' << cfg.pretrain.batch_size << ' ' << cfg.pretrain.lr
      << ' ' << t.warmup_frac << ' ' << t.min_lr_frac << ' ' << t.beta1 << ' ' << t.beta2 << ' ' << t.eps << ' '
-     << t.weight_decay << ' ' << t.grad_clip << ' ' << cfg.seed << " v1";
+     << t.weight_decay << ' ' << t.grad_clip << ' ' << pretrain_seed(cfg) << " v1";
   fnv1a(h, os.str());
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+uint64_t pretrain_seed(const Config& cfg) {
+  return cfg.pretrain.seed >= 0 ? static_cast<uint64_t>(cfg.pretrain.seed) : cfg.seed;
 }
 
 std::string pretrain_file(const Config& cfg) { return cfg.pretrain.cache + "/base_" + pretrain_key(cfg) + ".h5"; }
@@ -90,7 +94,7 @@ namespace {
 Decoder train_base(const Config& cfg, const Comm& comm, const torch::Device& device) {
   ModelConfig mc = cfg.model;
   mc.finetune = "full";
-  Decoder base = make_model(mc, cfg.seed);
+  Decoder base = make_model(mc, pretrain_seed(cfg));
   base->to(device);
   const auto data = read_corpus(cfg.pretrain.corpus, mc.max_seq_len);
   TrainConfig tc = cfg.train;
@@ -98,7 +102,7 @@ Decoder train_base(const Config& cfg, const Comm& comm, const torch::Device& dev
   tc.batch_size = cfg.pretrain.batch_size;
   tc.rounds = 1;
   tc.local_steps = cfg.pretrain.steps;
-  const auto order = round_order(static_cast<int64_t>(data.size()), tc, cfg.seed, -1, 0);
+  const auto order = round_order(static_cast<int64_t>(data.size()), tc, pretrain_seed(cfg), -1, 0);
   const auto params = base->trainable_tensors();
   const int64_t P = base->trainable_numel();
   AdamState st = AdamState::zeros_like(params);
@@ -170,7 +174,7 @@ void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model, const to
     if (comm.is_root()) {
       ModelConfig mc = cfg.model;
       mc.finetune = "full";
-      holder = make_model(mc, cfg.seed);
+      holder = make_model(mc, pretrain_seed(cfg));
       for (const auto& p : holder->named_parameters(true)) base.emplace_back(p.key(), p.value());
       read_tensors(H5File::open_read(path), "/params", base);
       log0(comm, "pretrained base reused: " + path);

@@ -20,6 +20,8 @@ std::vector<Encoded> read_corpus(const std::vector<std::string>& paths, int64_t 
 
 // 16 hex digits identifying the pretrained base of this configuration.
 std::string pretrain_key(const Config& cfg);
+// The seed the base is pretrained with: pretrain.seed, or the run's seed when it is -1.
+uint64_t pretrain_seed(const Config& cfg);
 std::string pretrain_file(const Config& cfg);
 
 // No-op without a corpus. Otherwise loads (or first trains and caches) the base and

@@ -7,7 +7,9 @@
 # --resume), so a killed study goes on; OUT remembers DATA, PER_SILO and EXTRA and refuses
 # to mix runs made with other ones.
 # Environment: SEEDS ("0 1 2 3 4"), RANKS (2), OUT (study_out), DATA (demo_data), PER_SILO
-# (400), EXTRA (more clues flags), CACHE (OUT/pretrain_cache; one pretrained base per seed).
+# (400), EXTRA (more clues flags), CACHE (OUT/pretrain_cache; one pretrained base per seed),
+# BASE_SEED (unset: each seed pretrains its own base; a number: every seed starts from that
+# one base, --pretrain.seed, so only the warm-up, selection and fine-tuning vary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-0 1 2 3 4}
@@ -17,7 +19,7 @@ DATA=${DATA:-demo_data}
 PER_SILO=${PER_SILO:-400}
 CACHE=${CACHE:-$OUT/pretrain_cache}
 mkdir -p "$OUT"
-settings="DATA=$DATA PER_SILO=$PER_SILO EXTRA=${EXTRA:-}"
+settings="DATA=$DATA PER_SILO=$PER_SILO EXTRA=${EXTRA:-} BASE_SEED=${BASE_SEED:-}"
 if [ -f "$OUT/settings.txt" ] && [ "$(cat "$OUT/settings.txt")" != "$settings" ]; then
   echo "seed study: $OUT holds runs made with '$(cat "$OUT/settings.txt")', not '$settings';" \
     "use another OUT or remove it" >&2
@@ -43,7 +45,8 @@ for seed in $SEEDS; do
   mpirun --oversubscribe -np "$RANKS" build/bin/clues run --config scripts/demo.ini "${SILO_FLAGS[@]}" \
     --validation "$DATA/validation.jsonl" --anchor "$DATA/anchor.jsonl" \
     --pretrain "$DATA/pretrain.jsonl" --pretrain.cache "$CACHE" \
-    --out "$OUT/seed_$seed" --resume --seed "$seed" ${EXTRA:-} > "$OUT/seed_$seed.log" 2>&1 ||
+    --out "$OUT/seed_$seed" --resume --seed "$seed" ${BASE_SEED:+--pretrain.seed "$BASE_SEED"} ${EXTRA:-} \
+    > "$OUT/seed_$seed.log" 2>&1 ||
     { echo "seed study: seed $seed failed; its log: $OUT/seed_$seed.log" >&2; tail -5 "$OUT/seed_$seed.log" >&2; exit 1; }
 done
 /usr/bin/python3 scripts/seed_summary.py --out "$OUT" "${reports[@]}"

@@ -359,6 +359,17 @@ TEST(Pretrain, CorpusFormatsAndCacheKey) {
   cfg.pretrain.steps += 1;
   EXPECT_NE(k1, pretrain_key(cfg));
   cfg.pretrain.steps -= 1;
+  // pretrain.seed: -1 means the run's seed (same base, same key); another seed, another base.
+  cfg.pretrain.seed = static_cast<int64_t>(cfg.seed);
+  EXPECT_EQ(k1, pretrain_key(cfg));
+  cfg.pretrain.seed = static_cast<int64_t>(cfg.seed) + 1;
+  EXPECT_NE(k1, pretrain_key(cfg));
+  cfg.seed += 1;  // the run's seed no longer matters once pretrain.seed is set
+  const std::string k2 = pretrain_key(cfg);
+  cfg.seed += 1;
+  EXPECT_EQ(k2, pretrain_key(cfg));
+  cfg.seed -= 2;
+  cfg.pretrain.seed = -1;
   std::ofstream(dir / "a.txt", std::ios::app) << "third\n";
   EXPECT_NE(k1, pretrain_key(cfg));  // the corpus content is part of the key
   fs::remove_all(dir);
