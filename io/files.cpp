@@ -29,16 +29,20 @@ void commit_file(const std::string& tmp, const std::string& path) {
   if (ec) throw IoError("cannot rename " + tmp + " to " + path + ": " + ec.message());
 }
 
-void write_text_atomic(const std::string& path, const std::string& content) {
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string tmp = temp_path_for(path);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw IoError("cannot open " + tmp + " for writing: check the output folder's permissions and space");
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    write(out);
     out.flush();
     if (!out) throw IoError("writing " + tmp + " failed (disk full?)");
   }
   commit_file(tmp, path);
+}
+
+void write_text_atomic(const std::string& path, const std::string& content) {
+  write_file_atomic(path, [&](std::ostream& out) { out.write(content.data(), static_cast<std::streamsize>(content.size())); });
 }
 
 void make_dirs(const std::string& dir) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -14,7 +16,10 @@ std::string temp_path_for(const std::string& path);
 // Renames `tmp` onto `path`; throws IoError on failure.
 void commit_file(const std::string& tmp, const std::string& path);
 
-// Writes `content` to `path` atomically (temporary file, fsync-free rename).
+// Writes `path` atomically (temporary file, fsync-free rename): `write` fills the binary
+// stream; throws IoError when the file cannot be opened or a write fails.
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
+// The same with `content` as the whole file.
 void write_text_atomic(const std::string& path, const std::string& content);
 
 // Creates `dir` and its parents; throws IoError if that fails.

@@ -9,12 +9,12 @@ namespace clues {
 
 namespace {
 
-// The link path is taken when a link is attached whose memory (device or host) is where
-// the tensors live; host tensors on a GPU job (pretraining reads the base on the host)
-// take the MPI path.
+// The link path is taken (by jobs of more than one rank) when a link is attached whose
+// memory (device or host) is where the tensors live; host tensors on a GPU job
+// (pretraining reads the base on the host) take the MPI path.
 bool on_link(const Comm& comm, const torch::Device& device) {
   const DeviceLink* link = comm.device_link();
-  return link != nullptr && comm.size() > 1 && link->host_memory() == device.is_cpu();
+  return link != nullptr && link->host_memory() == device.is_cpu();
 }
 
 torch::Tensor checked_item(const torch::Tensor& t, int64_t j, int64_t len) {

@@ -2,7 +2,6 @@
 #include "lib/train.h"
 
 #include <algorithm>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -103,19 +102,13 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
 }
 
 void save_silo_state(const std::string& path, const torch::Tensor& theta, const AdamState& st) {
-  const std::string tmp = temp_path_for(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError("cannot open " + tmp + " for writing: check the output folder's permissions and space");
+  write_file_atomic(path, [&](std::ostream& out) {
     out.write(reinterpret_cast<const char*>(&st.step), sizeof(int64_t));
     for (const auto& part : {theta.reshape(-1), flatten(st.m), flatten(st.v)}) {
       const auto h = part.to(torch::kCPU, torch::kFloat32).contiguous();
       out.write(reinterpret_cast<const char*>(h.data_ptr<float>()), static_cast<std::streamsize>(h.numel() * sizeof(float)));
     }
-    out.flush();
-    if (!out) throw IoError("writing " + tmp + " failed (disk full?)");
-  }
-  commit_file(tmp, path);
+  });
 }
 
 torch::Tensor read_silo_state_flat(const std::string& path, int64_t P, int64_t* step) {

@@ -18,12 +18,8 @@ OUT=${OUT:-demo_out}
 DATA=${DATA:-demo_data}
 PER_SILO=${PER_SILO:-400}
 REGIMES=${REGIMES:-scratch pretrained tuned}
-scripts/setup.sh
-scripts/build.sh
 source scripts/demo_common.sh
-demo_data "$DATA" "$PER_SILO"
-demo_env
-demo_silo_flags "$DATA"
+demo_prepare "$DATA" "$PER_SILO"
 mkdir -p "$OUT"
 start=$(date +%s)
 for regime in $REGIMES; do

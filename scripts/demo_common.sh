@@ -1,9 +1,18 @@
 # Sourced by scripts/demo.sh and scripts/seed_study.sh: the demo data, the environment of
 # a demo run, and the per-silo flags of a demo data folder.
+#   demo_prepare DATA PER_SILO  all of it: set up, build, demo_data, demo_env, demo_silo_flags
 #   demo_data DATA PER_SILO   writes the demo data (make_demo_data.py) into DATA
 #   demo_env                  Open MPI as root, one thread, OpenBLAS's SkylakeX kernel
 #   demo_silo_flags DATA      fills the arrays SILO_FLAGS (--silo/--labels/--test, for
 #                             clues run) and LABEL_FLAGS (--labels, for plot_scores.py)
+
+demo_prepare() {
+  scripts/setup.sh
+  scripts/build.sh
+  demo_data "$1" "$2"
+  demo_env
+  demo_silo_flags "$1"
+}
 
 demo_data() {
   # The public corpus: 2000 dictionary pairs per language disjoint from the test,

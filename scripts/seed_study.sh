@@ -26,12 +26,8 @@ if [ -f "$OUT/settings.txt" ] && [ "$(cat "$OUT/settings.txt")" != "$settings" ]
   exit 2
 fi
 echo "$settings" > "$OUT/settings.txt"
-scripts/setup.sh
-scripts/build.sh
 source scripts/demo_common.sh
-demo_data "$DATA" "$PER_SILO"
-demo_env
-demo_silo_flags "$DATA"
+demo_prepare "$DATA" "$PER_SILO"
 start=$(date +%s)
 reports=()
 for seed in $SEEDS; do
