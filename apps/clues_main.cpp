@@ -1,5 +1,6 @@
-// clues: the command-line entry point. Parses options into a Config, validates it, runs
-// the pipeline on every MPI rank, and turns any error into one message and MPI_Abort.
+// clues: the command-line entry point. Parses options into a Config, builds the run
+// context (validation, device, inputs, output folder), runs the phases on every MPI rank,
+// and turns any error into one message and MPI_Abort.
 #include <mpi.h>
 
 #include <iostream>
@@ -10,8 +11,8 @@
 #include "clues/build_config.h"
 #include "io/error.h"
 #include "lib/comm.h"
-#include "lib/log.h"
 #include "lib/pipeline.h"
+#include "lib/run_context.h"
 
 namespace {
 
@@ -49,10 +50,8 @@ int main(int argc, char** argv) {
       if (comm.is_root()) std::cout << help;
       return 0;
     }
-    cfg.validate();
-    clues::log0(comm, "clues " + std::string(CLUES_VERSION) + " on " + std::to_string(comm.size()) +
-                          " rank(s); resolved configuration:\n" + cfg.to_ini());
-    const clues::RunSummary s = clues::run_pipeline(cfg, comm);
+    const auto ctx = clues::make_run_context(cfg, comm);  // validates, then checks every input
+    const clues::RunSummary s = clues::run(*ctx);
     if (comm.is_root()) std::cout << clues::format_summary(s) << "outputs in " << cfg.out << "\n";
     return 0;
   } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "lib/batches.h"
 #include "lib/engines.h"
 #include "lib/model.h"
 #include "lib/score.h"
@@ -108,13 +109,11 @@ int main(int argc, char** argv) {
     const double lr = 2e-5;
 
     double t0 = now_s();
-    std::vector<const Encoded*> vp;
-    for (const auto& e : vdata) vp.push_back(&e);
-    const auto target = grad_sum(model, vp) / static_cast<double>(validation);
+    const auto target = grad_sum(model, batch_of(vdata, 0, validation)) / static_cast<double>(validation);
     const double t_validation = now_s() - t0;
 
     ScoreConfig sc;
-    sc.engine = engine;
+    sc.engine = parse_choice<Engine>("--engine", engine);
     sc.batch_size = batch;
     t0 = now_s();
     auto dots = score_samples(sc, model, data, target, pre, seq);
@@ -126,12 +125,10 @@ int main(int argc, char** argv) {
     // backward to the trainable parameters' gradients) over the same samples.
     const auto params = model->trainable_tensors();
     t0 = now_s();
-    for (int64_t s = 0; s < samples; s += batch) {
-      std::vector<const Encoded*> b;
-      for (int64_t i = s; i < std::min(samples, s + batch); ++i) b.push_back(&data[static_cast<size_t>(i)]);
+    for_each_batch(samples, batch, [&](int64_t begin, int64_t end) {
       for (const auto& p : params) p.mutable_grad() = torch::Tensor();
-      per_sample_loss(model, make_batch(b)).mean().backward();
-    }
+      per_sample_loss(model, make_batch(batch_of(data, begin, end))).mean().backward();
+    });
     const double t_train = now_s() - t0;
 
     nlohmann::json out{{"engine", engine}, {"adam", adam}, {"dtype", dtype}, {"samples", samples},

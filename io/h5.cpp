@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "io/error.h"
+#include "io/files.h"
 
 namespace clues {
 
@@ -99,12 +100,6 @@ int H5File::write_collective(const std::string& path, Type type, const void* dat
 H5File H5File::open_read(const std::string& path) {
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) throw IoError("cannot open HDF5 file " + path + " for reading (missing or not HDF5)");
-  return H5File(H5Handle(f, H5Fclose), path);
-}
-
-H5File H5File::open_rw(const std::string& path) {
-  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  if (f < 0) throw IoError("cannot open HDF5 file " + path + " for writing");
   return H5File(H5Handle(f, H5Fclose), path);
 }
 
@@ -232,6 +227,15 @@ std::vector<std::string> H5File::list(const std::string& group) const {
     names.push_back(name);
   }
   return names;
+}
+
+void write_h5_file(const std::string& path, const std::function<void(H5File&)>& fill) {
+  const std::string tmp = temp_path_for(path);
+  {
+    H5File f = H5File::create(tmp);
+    fill(f);
+  }
+  commit_file(tmp, path);
 }
 
 }  // namespace clues

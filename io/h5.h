@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,6 @@ class H5File {
   // collective); data goes in with write_collective. MPI_COMM_NULL: a plain serial file.
   static H5File create_parallel(const std::string& path, MPI_Comm comm);
   static H5File open_read(const std::string& path);
-  static H5File open_rw(const std::string& path);
 
   void write_f64(const std::string& path, const std::vector<double>& v);
   void write_u8(const std::string& path, const std::vector<uint8_t>& v);
@@ -80,5 +80,9 @@ class H5File {
   std::string path_;
   bool parallel_ = false;
 };
+
+// Writes a whole HDF5 file: `fill` writes it under a temporary name, which is renamed onto
+// `path` once the file is closed.
+void write_h5_file(const std::string& path, const std::function<void(H5File&)>& fill);
 
 }  // namespace clues

@@ -4,28 +4,9 @@
 #include <cstdio>
 
 #include "io/error.h"
+#include "lib/model.h"
 
 namespace clues {
-
-std::string checkpoint_dir(const std::string& out) { return out + "/checkpoints"; }
-
-std::string round_file(const std::string& out, int64_t round) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "/round_%03lld.h5", static_cast<long long>(round));
-  return checkpoint_dir(out) + buf;
-}
-
-std::string silo_moments_file(const std::string& out, int64_t round, const std::string& silo) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "/round_%03lld_silo_", static_cast<long long>(round));
-  return checkpoint_dir(out) + buf + silo + ".h5";
-}
-
-std::string dots_journal(const std::string& out, int64_t round, const std::string& what) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "/dots_round_%03lld_", static_cast<long long>(round));
-  return checkpoint_dir(out) + buf + what + ".bin";
-}
 
 void write_tensors(H5File& f, const std::string& group, const NamedTensors& ts) {
   for (const auto& [name, t] : ts) {
@@ -48,27 +29,27 @@ void read_tensors(const H5File& f, const std::string& group, const NamedTensors&
   }
 }
 
+namespace {
+// `flat` cut into views shaped and named like `like`.
+NamedTensors split_named(const torch::Tensor& flat, const NamedTensors& like) {
+  std::vector<torch::Tensor> shapes;
+  for (const auto& p : like) shapes.push_back(p.second);
+  const auto pieces = split_like(flat, shapes);
+  NamedTensors out;
+  for (size_t i = 0; i < like.size(); ++i) out.emplace_back(like[i].first, pieces[i]);
+  return out;
+}
+}  // namespace
+
 void write_flat(H5File& f, const std::string& group, const NamedTensors& like, const torch::Tensor& flat) {
-  NamedTensors parts;
-  int64_t off = 0;
-  for (const auto& [name, t] : like) {
-    parts.emplace_back(name, flat.slice(0, off, off + t.numel()).view(t.sizes()));
-    off += t.numel();
-  }
-  write_tensors(f, group, parts);
+  write_tensors(f, group, split_named(flat, like));
 }
 
 torch::Tensor read_flat(const H5File& f, const std::string& group, const NamedTensors& like) {
   int64_t total = 0;
   for (const auto& p : like) total += p.second.numel();
   auto flat = torch::zeros({total});
-  NamedTensors parts;
-  int64_t off = 0;
-  for (const auto& [name, t] : like) {
-    parts.emplace_back(name, flat.slice(0, off, off + t.numel()).view(t.sizes()));
-    off += t.numel();
-  }
-  read_tensors(f, group, parts);
+  read_tensors(f, group, split_named(flat, like));
   return flat;
 }
 

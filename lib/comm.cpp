@@ -122,25 +122,6 @@ void Comm::ordered_sum(int64_t n_items, const std::function<int(int64_t)>& owner
   broadcast(out.data(), bytes, 0);
 }
 
-std::vector<double> Comm::gather(const std::vector<double>& mine, int root) const {
-  if (!mpi_) return mine;
-  int n = static_cast<int>(mine.size());
-  std::vector<int> counts(static_cast<size_t>(size_)), displs(static_cast<size_t>(size_));
-  CLUES_MPI_CHECK(MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, root, comm_));
-  std::vector<double> all;
-  if (rank_ == root) {
-    int total = 0;
-    for (int r = 0; r < size_; ++r) {
-      displs[static_cast<size_t>(r)] = total;
-      total += counts[static_cast<size_t>(r)];
-    }
-    all.resize(static_cast<size_t>(total));
-  }
-  CLUES_MPI_CHECK(MPI_Gatherv(mine.data(), n, MPI_DOUBLE, all.data(), counts.data(), displs.data(), MPI_DOUBLE, root,
-                              comm_));
-  return all;
-}
-
 MpiSession::MpiSession(int* argc, char*** argv) {
   int provided = 0;
   CLUES_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));

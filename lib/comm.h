@@ -62,8 +62,6 @@ class Comm {
   void attach(std::shared_ptr<DeviceLink> link) { link_ = std::move(link); }
   DeviceLink* device_link() const { return link_.get(); }
 
-  // Concatenates every rank's doubles on root, in rank order (others get an empty vector).
-  std::vector<double> gather(const std::vector<double>& mine, int root = 0) const;
 
   // Point to point, used by ordered collection at root.
   void send(const void* data, int64_t bytes, int dest, int tag) const;
@@ -77,6 +75,11 @@ class Comm {
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::shared_ptr<DeviceLink> link_;
 };
+
+// The one rule for which GPU a rank uses: with `visible` GPUs on its node (> 0), node-local
+// rank r takes GPU r mod visible, which is the only one when the launcher bound one GPU per
+// task. Ranks that end up sharing a GPU still run; NCCL is then not used (gpus_distinct).
+inline int gpu_for_local_rank(int local_rank, int visible) { return visible > 0 ? local_rank % visible : -1; }
 
 // Initialises MPI for the life of the object (thread level FUNNELED) and finalises it.
 class MpiSession {

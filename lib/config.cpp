@@ -1,10 +1,14 @@
-// Checks and prints the resolved configuration (lib/config.h).
+// The key table, checks and printing of the resolved configuration (lib/config.h).
 #include "lib/config.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "io/error.h"
 
@@ -49,15 +53,13 @@ void Config::validate() const {
       require(names.count(t.name), "\"" + t.name + "=" + t.path + "\" names no silo; silos are: " +
                                        join(std::vector<std::string>(names.begin(), names.end()), ", "));
   require(threads >= 1, "threads must be at least 1");
-  require(device == "auto" || device == "cpu" || device == "cuda", "device must be auto, cpu or cuda");
   const auto& m = model;
   require(m.vocab >= 260, "model.vocab must be at least 260 (bytes plus special tokens)");
   require(m.d_model > 0 && m.heads > 0 && m.d_model % m.heads == 0, "model.d_model must be a positive multiple of model.heads");
   require((m.d_model / m.heads) % 2 == 0, "model.d_model / model.heads must be even (rotary positions)");
   require(m.layers > 0 && m.hidden > 0, "model.layers and model.hidden must be positive");
   require(m.max_seq_len >= 8, "model.max_seq_len must be at least 8");
-  require(m.finetune == "lora" || m.finetune == "full", "model.finetune must be lora or full");
-  if (m.finetune == "lora") {
+  if (m.finetune == Finetune::kLora) {
     require(m.lora_rank > 0, "model.lora_rank must be positive");
     require(!m.lora_targets.empty(), "model.lora_targets must name at least one projection");
     for (const auto& t : m.lora_targets)
@@ -72,86 +74,320 @@ void Config::validate() const {
   require(t.warmup_frac >= 0 && t.warmup_frac < 1, "train.warmup_frac must be in [0, 1)");
   require(t.min_lr_frac >= 0 && t.min_lr_frac <= 1, "train.min_lr_frac must be in [0, 1]");
   require(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)");
-  require(score.engine == "loop" || score.engine == "batched" || score.engine == "ghost",
-          "score.engine must be loop (reference), batched or ghost");
-  require(!(score.engine == "ghost" && score.precondition != "sgd"),
+  require(!(score.engine == Engine::kGhost && score.precondition != Precondition::kSgd),
           "score.engine=ghost computes SGD scores only: set score.precondition=sgd, or use score.engine=batched for Adam");
-  require(score.precondition == "adam" || score.precondition == "rms" || score.precondition == "sgd",
-          "score.precondition must be adam, rms or sgd");
-  require(score.moments == "silo" || score.moments == "server", "score.moments must be silo or server");
-  require(score.normalize == "none" || score.normalize == "unit", "score.normalize must be none or unit");
-  require(!(score.engine == "ghost" && score.normalize == "unit"),
+  require(!(score.engine == Engine::kGhost && score.normalize == Normalize::kUnit),
           "score.engine=ghost cannot normalise gradients: use score.engine=batched with score.normalize=unit");
   require(score.batch_size >= 1, "score.batch_size must be at least 1");
   require(score.project_dim >= 0, "score.project_dim must be 0 (off) or positive");
-  require(score.project_dim == 0 || score.engine == "batched",
+  require(score.project_dim == 0 || score.engine == Engine::kBatched,
           "score.project_dim needs the per-sample gradients of score.engine=batched");
   const auto& s = select;
-  require(s.threshold == "mean" || s.threshold == "quantile" || s.threshold == "fixed" || s.threshold == "ratio",
-          "select.threshold must be mean, quantile, fixed or ratio");
   require(s.quantile >= 0 && s.quantile <= 1, "select.quantile must be in [0, 1]");
   require(s.keep_ratio >= 0 && s.keep_ratio <= 1, "select.keep_ratio must be in [0, 1]");
-  require(s.anchor_moments == "server" || s.anchor_moments == "silo", "select.anchor_moments must be server or silo");
   require(pretrain.steps >= 1 && pretrain.batch_size >= 1 && pretrain.lr > 0,
           "pretrain.steps, pretrain.batch_size and pretrain.lr must be positive");
   require(pretrain.corpus.empty() || !pretrain.cache.empty(), "pretrain.cache: give a folder for the pretrained base");
   require(pretrain.seed >= -1, "pretrain.seed must be -1 (the run's seed) or a seed >= 0");
-  compare_rows(compare, true);
   require(compare.seeds >= 1, "compare.seeds must be at least 1");
   require(!(resume && overwrite), "--resume and --overwrite exclude each other: pick one");
 }
 
+// ---- enum spellings
+
+template <>
+const std::vector<Choice<Device>>& choices<Device>() {
+  static const std::vector<Choice<Device>> c = {{Device::kAuto, "auto"}, {Device::kCpu, "cpu"}, {Device::kCuda, "cuda"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Finetune>>& choices<Finetune>() {
+  static const std::vector<Choice<Finetune>> c = {{Finetune::kLora, "lora"}, {Finetune::kFull, "full"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Engine>>& choices<Engine>() {
+  static const std::vector<Choice<Engine>> c = {{Engine::kLoop, "loop"}, {Engine::kBatched, "batched"}, {Engine::kGhost, "ghost"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Precondition>>& choices<Precondition>() {
+  static const std::vector<Choice<Precondition>> c = {
+      {Precondition::kAdam, "adam"}, {Precondition::kRms, "rms"}, {Precondition::kSgd, "sgd"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Moments>>& choices<Moments>() {
+  static const std::vector<Choice<Moments>> c = {{Moments::kSilo, "silo"}, {Moments::kServer, "server"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Normalize>>& choices<Normalize>() {
+  static const std::vector<Choice<Normalize>> c = {{Normalize::kNone, "none"}, {Normalize::kUnit, "unit"}};
+  return c;
+}
+template <>
+const std::vector<Choice<ThresholdRule>>& choices<ThresholdRule>() {
+  static const std::vector<Choice<ThresholdRule>> c = {{ThresholdRule::kMean, "mean"},
+                                                       {ThresholdRule::kQuantile, "quantile"},
+                                                       {ThresholdRule::kFixed, "fixed"},
+                                                       {ThresholdRule::kRatio, "ratio"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Row>>& choices<Row>() {
+  static const std::vector<Choice<Row>> c = {{Row::kClues, "clues"}, {Row::kFull, "full"}, {Row::kRandom, "random"},
+                                             {Row::kPerplexity, "perplexity"}, {Row::kIfd, "ifd"}, {Row::kRatio, "ratio"},
+                                             {Row::kOracle, "oracle"}};
+  return c;
+}
+
+template <typename E>
+std::string to_string(E value) {
+  for (const auto& c : choices<E>())
+    if (c.value == value) return c.name;
+  return "?";
+}
+
+template <typename E>
+E parse_choice(const std::string& key, const std::string& text) {
+  std::vector<std::string> names;
+  for (const auto& c : choices<E>()) {
+    if (text == c.name) return c.value;
+    names.emplace_back(c.name);
+  }
+  throw InputError(key + ": \"" + text + "\" is not one of " + join(names, ", "));
+}
+
+#define CLUES_ENUM(E)                          \
+  template std::string to_string<E>(E);        \
+  template E parse_choice<E>(const std::string&, const std::string&);
+CLUES_ENUM(Device)
+CLUES_ENUM(Finetune)
+CLUES_ENUM(Engine)
+CLUES_ENUM(Precondition)
+CLUES_ENUM(Moments)
+CLUES_ENUM(Normalize)
+CLUES_ENUM(ThresholdRule)
+CLUES_ENUM(Row)
+#undef CLUES_ENUM
+
+std::vector<Row> parse_rows(const std::string& text) {
+  if (text == "none") return {};
+  if (text == "all") return CompareConfig{}.rows;
+  std::vector<Row> rows;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) {
+      std::vector<std::string> names = {"all", "none"};
+      for (const auto& c : choices<Row>()) names.emplace_back(c.name);
+      bool known = false;
+      for (const auto& c : choices<Row>()) known = known || item == c.name;
+      require(known, "compare.rows: unknown row \"" + item + "\" (use all, none, or of " +
+                         join(std::vector<std::string>(names.begin() + 2, names.end()), ", ") + ")");
+      rows.push_back(parse_choice<Row>("compare.rows", item));
+    }
+  return rows;
+}
+
+std::vector<Row> compare_rows(const CompareConfig& cc, bool labelled) {
+  std::vector<Row> out;
+  for (const auto& c : choices<Row>())  // table order, each once
+    if (std::find(cc.rows.begin(), cc.rows.end(), c.value) != cc.rows.end() && (c.value != Row::kOracle || labelled))
+      out.push_back(c.value);
+  return out;
+}
+
+// ---- values as text and back
+
+namespace {
+
+// The shortest decimal text that reads back as exactly `v`.
+std::string text_of(double v) {
+  char buf[40];
+  for (int p = 6; p <= 17; ++p) {
+    std::snprintf(buf, sizeof buf, "%.*g", p, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+std::string text_of(int64_t v) { return std::to_string(v); }
+std::string text_of(int v) { return std::to_string(v); }
+std::string text_of(uint64_t v) { return std::to_string(v); }
+std::string text_of(const std::string& v) { return v; }
+std::string text_of(const std::vector<std::string>& v) { return join(v, ","); }
+std::string text_of(const std::vector<Row>& rows) {
+  if (rows.empty()) return "none";
+  if (rows == CompareConfig{}.rows) return "all";
+  std::vector<std::string> names;
+  for (Row r : rows) names.push_back(to_string(r));
+  return join(names, ",");
+}
+template <typename E, typename = std::enable_if_t<std::is_enum_v<E>>>
+std::string text_of(E v) {
+  return to_string(v);
+}
+
+template <typename T>
+T value_of(const std::string& key, const std::string& text) {
+  if constexpr (std::is_enum_v<T>) {
+    return parse_choice<T>(key, text);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return text;
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ','))
+      if (!item.empty()) out.push_back(item);
+    return out;
+  } else if constexpr (std::is_same_v<T, std::vector<Row>>) {
+    return parse_rows(text);
+  } else {
+    const char* begin = text.c_str();
+    char* end = nullptr;
+    errno = 0;
+    T v{};
+    if constexpr (std::is_floating_point_v<T>) {
+      v = std::strtod(begin, &end);
+    } else if constexpr (std::is_signed_v<T>) {
+      const long long x = std::strtoll(begin, &end, 10);
+      v = static_cast<T>(x);
+      if (static_cast<long long>(v) != x) errno = ERANGE;
+    } else {
+      if (text.find('-') != std::string::npos) errno = ERANGE;
+      v = static_cast<T>(std::strtoull(begin, &end, 10));
+    }
+    require(!text.empty() && end && *end == '\0', key + ": \"" + text + "\" is not a number");
+    require(errno != ERANGE, key + ": " + text + " is out of range");
+    return v;
+  }
+}
+
+// A key of one value, read and written through `field` (a lambda returning the member).
+template <typename F>
+ConfigKey key(const char* name, F field, const char* help, bool base = false) {
+  using T = std::decay_t<decltype(field(std::declval<Config&>()))>;
+  ConfigKey k;
+  k.name = name;
+  k.help = help;
+  k.base = base;
+  k.get = [field](const Config& c) { return std::vector<std::string>{text_of(field(const_cast<Config&>(c)))}; };
+  k.set = [field, n = std::string(name)](Config& c, const std::string& v) { field(c) = value_of<T>(n, v); };
+  return k;
+}
+
+// A repeatable NAME=PATH key (silo, test, labels).
+ConfigKey paths_key(const char* name, std::vector<NamedPath> Config::*field, bool name_required, const char* help) {
+  ConfigKey k;
+  k.name = name;
+  k.help = help;
+  k.repeatable = true;
+  k.get = [field](const Config& c) {
+    std::vector<std::string> out;
+    for (const auto& p : c.*field) out.push_back(p.name + "=" + p.path);
+    return out;
+  };
+  k.set = [field, name_required](Config& c, const std::string& v) { (c.*field).push_back(parse_named_path(v, name_required)); };
+  return k;
+}
+
+std::vector<ConfigKey> make_keys() {
+#define F(member) [](Config& c) -> auto& { return c.member; }
+  std::vector<ConfigKey> k = {
+      paths_key("silo", &Config::silos, false, "private JSONL of one silo, PATH or NAME=PATH (repeatable)"),
+      key("validation", F(validation), "public high-quality JSONL whose mean gradient defines 'good'"),
+      key("anchor", F(anchor), "public JSONL scored like private data to set the global threshold"),
+      key("out", F(out), "output folder"),
+      paths_key("test", &Config::tests, true, "NAME=PATH: clean held-out JSONL of silo NAME (evaluation only)"),
+      paths_key("labels", &Config::labels, true, "NAME=PATH: 0 clean / 1 low quality per line of silo NAME (evaluation only)"),
+      key("seed", F(seed), "random seed (model init, data order)"),
+      key("threads", F(threads), "LibTorch threads per rank"),
+      key("device", F(device), "auto | cpu | cuda: cuda puts each rank on the GPU of its node-local rank (needs a CUDA LibTorch)"),
+      key("progress", F(progress_s), "seconds between progress lines"),
+      key("model.vocab", F(model.vocab), "vocabulary size (>= 260)", true),
+      key("model.d_model", F(model.d_model), "width", true),
+      key("model.layers", F(model.layers), "decoder blocks", true),
+      key("model.heads", F(model.heads), "attention heads", true),
+      key("model.hidden", F(model.hidden), "SwiGLU hidden width", true),
+      key("model.max_seq_len", F(model.max_seq_len), "tokens per sample, longer ones are truncated", true),
+      key("model.rope_base", F(model.rope_base), "rotary base", true),
+      key("model.finetune", F(model.finetune), "lora | full"),
+      key("model.lora_rank", F(model.lora_rank), "LoRA rank"),
+      key("model.lora_alpha", F(model.lora_alpha), "LoRA alpha (scale = alpha / rank)"),
+      key("model.lora_targets", F(model.lora_targets), "projections with LoRA: of q,k,v,o,gate,up,down"),
+      key("train.rounds", F(train.rounds), "rounds = checkpoints"),
+      key("train.local_steps", F(train.local_steps), "optimizer steps per silo per round"),
+      key("train.batch_size", F(train.batch_size), "samples per step"),
+      key("train.lr", F(train.lr), "peak learning rate"),
+      key("train.warmup_frac", F(train.warmup_frac), "share of steps warming up", true),
+      key("train.min_lr_frac", F(train.min_lr_frac), "final lr / peak lr", true),
+      key("train.beta1", F(train.beta1), "Adam beta1", true),
+      key("train.beta2", F(train.beta2), "Adam beta2", true),
+      key("train.eps", F(train.eps), "Adam epsilon", true),
+      key("train.weight_decay", F(train.weight_decay), "AdamW decoupled weight decay", true),
+      key("train.grad_clip", F(train.grad_clip), "gradient norm clip, 0 = off", true),
+      key("score.engine", F(score.engine), "loop (reference, one backward per sample) | batched | ghost (SGD only)"),
+      key("score.precondition", F(score.precondition), "adam (m'/sqrt(v'), as LESS) | rms (g/sqrt(v'): no momentum term) | sgd"),
+      key("score.moments", F(score.moments), "Adam moments for private samples: silo (each silo's own) | server (the averaged ones, as for anchors)"),
+      key("score.normalize", F(score.normalize), "none | unit (cosine: preconditioned gradient scaled to unit length)"),
+      key("score.batch_size", F(score.batch_size), "samples per batch (validation gradient)"),
+      key("score.project_dim", F(score.project_dim), "k > 0: write k-dim random projections of the preconditioned gradients to OUT/features/ (batched engine)"),
+      key("score.project_seed", F(score.project_seed), "seed of the projection matrix"),
+      key("select.threshold", F(select.threshold), "mean | quantile | fixed | ratio"),
+      key("select.quantile", F(select.quantile), "quantile of anchor scores (threshold=quantile)"),
+      key("select.value", F(select.value), "threshold value (threshold=fixed)"),
+      key("select.keep_ratio", F(select.keep_ratio), "share kept per silo (threshold=ratio, baseline)"),
+      key("select.anchor_moments", F(select.anchor_moments), "anchors for the threshold scored with: server (averaged moments, one global threshold) | silo (each silo's own moments: a threshold per silo from the same rule)"),
+      key("pretrain.steps", F(pretrain.steps), "optimizer steps of pretraining (all weights)", true),
+      key("pretrain.batch_size", F(pretrain.batch_size), "samples per pretraining step", true),
+      key("pretrain.lr", F(pretrain.lr), "peak learning rate of pretraining", true),
+      key("pretrain.seed", F(pretrain.seed), "seed of the base's initialisation and data order; -1: the run's --seed (a study can vary --seed over one base)"),
+      key("pretrain.cache", F(pretrain.cache), "folder of pretrained bases, reused when corpus and settings match (default $CLUES_CACHE, else $XDG_CACHE_HOME/clues or ~/.cache/clues)"),
+      key("compare.rows", F(compare.rows), "after selection, fine-tune and evaluate on --test: all | none | list of clues,full,random,perplexity,ifd,ratio,oracle"),
+      key("compare.seeds", F(compare.seeds), "fine-tunings per comparison row (data-order seeds seed, seed+1, ...): mean figures and the spread of the macro test loss"),
+  };
+#undef F
+  ConfigKey corpus;
+  corpus.name = "pretrain";
+  corpus.help = "public JSONL or plain text: pretrain the base model on it first (repeatable)";
+  corpus.repeatable = true;
+  corpus.get = [](const Config& c) { return c.pretrain.corpus; };
+  corpus.set = [](Config& c, const std::string& v) { c.pretrain.corpus.push_back(v); };
+  k.insert(k.begin() + 6, corpus);  // with the other inputs
+  for (auto& x : k)
+    if (x.name == "progress") x.recorded = false;  // how often to print changes no result
+  return k;
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = make_keys();
+  return keys;
+}
+
 std::string Config::to_ini() const {
   std::ostringstream os;
-  os.precision(17);
-  for (const auto& s : silos) os << "silo = " << s.name << "=" << s.path << "\n";
-  os << "validation = " << validation << "\n";
-  os << "anchor = " << anchor << "\n";
-  os << "out = " << out << "\n";
-  for (const auto& t : tests) os << "test = " << t.name << "=" << t.path << "\n";
-  for (const auto& l : labels) os << "labels = " << l.name << "=" << l.path << "\n";
-  for (const auto& c : pretrain.corpus) os << "pretrain = " << c << "\n";
-  os << "seed = " << seed << "\nthreads = " << threads << "\ndevice = " << device << "\n";
-  os << "\n[model]\nvocab = " << model.vocab << "\nd_model = " << model.d_model << "\nlayers = " << model.layers
-     << "\nheads = " << model.heads << "\nhidden = " << model.hidden << "\nmax_seq_len = " << model.max_seq_len
-     << "\nrope_base = " << model.rope_base << "\nfinetune = " << model.finetune << "\nlora_rank = " << model.lora_rank
-     << "\nlora_alpha = " << model.lora_alpha << "\nlora_targets = " << join(model.lora_targets, ",") << "\n";
-  os << "\n[train]\nrounds = " << train.rounds << "\nlocal_steps = " << train.local_steps
-     << "\nbatch_size = " << train.batch_size << "\nlr = " << train.lr << "\nwarmup_frac = " << train.warmup_frac
-     << "\nmin_lr_frac = " << train.min_lr_frac << "\nbeta1 = " << train.beta1 << "\nbeta2 = " << train.beta2
-     << "\neps = " << train.eps << "\nweight_decay = " << train.weight_decay << "\ngrad_clip = " << train.grad_clip << "\n";
-  os << "\n[score]\nengine = " << score.engine << "\nprecondition = " << score.precondition
-     << "\nmoments = " << score.moments << "\nnormalize = " << score.normalize
-     << "\nbatch_size = " << score.batch_size << "\nproject_dim = " << score.project_dim
-     << "\nproject_seed = " << score.project_seed << "\n";
-  os << "\n[select]\nthreshold = " << select.threshold << "\nquantile = " << select.quantile
-     << "\nvalue = " << select.value << "\nkeep_ratio = " << select.keep_ratio
-     << "\nanchor_moments = " << select.anchor_moments << "\n";
-  os << "\n[pretrain]\nsteps = " << pretrain.steps << "\nbatch_size = " << pretrain.batch_size << "\nlr = " << pretrain.lr
-     << "\nseed = " << pretrain.seed << "\ncache = " << pretrain.cache << "\n";
-  os << "\n[compare]\nrows = " << compare.rows << "\nseeds = " << compare.seeds << "\n";
+  std::string section;
+  for (const auto& k : config_keys()) {
+    if (!k.recorded) continue;
+    const auto dot = k.name.find('.');
+    const std::string sec = dot == std::string::npos ? "" : k.name.substr(0, dot);
+    if (sec != section) {
+      os << "\n[" << sec << "]\n";
+      section = sec;
+    }
+    for (const auto& v : k.get(*this)) os << k.name.substr(dot == std::string::npos ? 0 : dot + 1) << " = " << v << "\n";
+  }
   return os.str();
 }
 
-std::vector<std::string> compare_rows(const CompareConfig& cc, bool labelled) {
-  static const std::vector<std::string> known = {"clues", "full", "random", "perplexity", "ifd", "ratio", "oracle"};
-  std::vector<std::string> asked;
-  if (cc.rows == "none") return {};
-  if (cc.rows == "all") {
-    asked = known;
-  } else {
-    std::stringstream ss(cc.rows);
-    std::string item;
-    while (std::getline(ss, item, ','))
-      if (!item.empty()) {
-        require(std::find(known.begin(), known.end(), item) != known.end(),
-                "compare.rows: unknown row \"" + item + "\" (use all, none, or of " + join(known, ", ") + ")");
-        asked.push_back(item);
-      }
-  }
-  std::vector<std::string> out;
-  for (const auto& k : known)  // table order, each once
-    if (std::find(asked.begin(), asked.end(), k) != asked.end() && (k != "oracle" || labelled)) out.push_back(k);
+std::string base_settings(const Config& cfg) {
+  std::string out;
+  for (const auto& k : config_keys())
+    if (k.base) out += k.name + " = " + k.get(cfg).front() + "\n";
   return out;
 }
 

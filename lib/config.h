@@ -1,8 +1,11 @@
-// The resolved configuration of one clues run: a plain struct filled by the app from the
-// command line and INI file, checked by validate(), printed by to_ini(). No argv here.
+// The resolved configuration of one clues run: a plain struct of typed settings (every
+// choice an enum from the moment it is parsed), the one table of keys that describes them
+// (config_keys: it drives the command-line options, the INI file, to_ini() and the
+// pretraining cache key), validate() and to_ini(). No argv here.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,29 @@ struct NamedPath {
   std::string path;
 };
 
+enum class Device { kAuto, kCpu, kCuda };               // auto: cuda when there is a GPU
+enum class Finetune { kLora, kFull };
+enum class Engine { kLoop, kBatched, kGhost };          // loop: the reference
+enum class Precondition { kAdam, kRms, kSgd };
+enum class Moments { kSilo, kServer };                  // whose Adam moments score a set
+enum class Normalize { kNone, kUnit };
+enum class ThresholdRule { kMean, kQuantile, kFixed, kRatio };
+enum class Row { kClues, kFull, kRandom, kPerplexity, kIfd, kRatio, kOracle };  // comparison rows, table order
+
+// The spelling of every value of an enum, in declaration order.
+template <typename E>
+struct Choice {
+  E value;
+  const char* name;
+};
+template <typename E>
+const std::vector<Choice<E>>& choices();
+template <typename E>
+std::string to_string(E value);
+// The enum value spelled `text`; throws InputError naming `key` and the valid spellings.
+template <typename E>
+E parse_choice(const std::string& key, const std::string& text);
+
 struct ModelConfig {
   int64_t vocab = 260;        // 256 bytes + BOS, EOS, PAD, one reserved
   int64_t d_model = 128;
@@ -21,7 +47,7 @@ struct ModelConfig {
   int64_t hidden = 344;       // SwiGLU hidden width
   int64_t max_seq_len = 128;  // longer samples are truncated (counted and reported)
   double rope_base = 10000.0;
-  std::string finetune = "lora";             // lora | full
+  Finetune finetune = Finetune::kLora;
   int64_t lora_rank = 8;
   double lora_alpha = 16.0;
   std::vector<std::string> lora_targets = {"q", "v"};  // of q k v o gate up down
@@ -42,24 +68,24 @@ struct TrainConfig {
 };
 
 struct ScoreConfig {
-  std::string engine = "batched";  // loop (reference) | batched | ghost (SGD only)
-  std::string precondition = "adam";  // adam (LESS: m'/sqrt(v')) | rms (g/sqrt(v')) | sgd
-  std::string moments = "silo";    // Adam moments for a silo's samples: silo (its own) | server (averaged)
-  std::string normalize = "none";  // none | unit (cosine: Γ(g_i) scaled to unit length)
+  Engine engine = Engine::kBatched;                   // ghost: SGD only
+  Precondition precondition = Precondition::kAdam;    // adam (LESS: m'/sqrt(v')) | rms (g/sqrt(v')) | sgd
+  Moments moments = Moments::kSilo;                   // Adam moments for a silo's samples
+  Normalize normalize = Normalize::kNone;             // unit: cosine (Γ(g_i) scaled to unit length)
   int64_t batch_size = 16;         // samples per batch (validation gradient, batched and ghost engines)
   int64_t project_dim = 0;         // > 0: write k-dimensional random projections of Γ(g_i) to features/
   uint64_t project_seed = 0;       // seed of the Rademacher projection matrix
 };
 
 struct SelectConfig {
-  std::string threshold = "mean";  // mean | quantile | fixed | ratio
+  ThresholdRule threshold = ThresholdRule::kMean;
   double quantile = 0.5;           // with threshold=quantile: quantile of the anchor scores
   double value = 0.0;              // with threshold=fixed
   double keep_ratio = 0.5;         // with threshold=ratio: baseline, fixed share per silo
   // Which preconditioner scores the anchors that set a silo's threshold: server (one
   // global τ from the averaged moments) | silo (τ_j: the same rule applied to the public
   // anchors scored with silo j's own moments, by the rank hosting it: like with like).
-  std::string anchor_moments = "server";
+  Moments anchor_moments = Moments::kServer;
 };
 
 // Pretraining of the base model on public data (--pretrain), before the warm-up: all
@@ -76,9 +102,9 @@ struct PretrainConfig {
 // The comparison after selection: each row fine-tunes collaboratively from the base model
 // on its selection and is evaluated on every silo's --test set (needs --test for all).
 struct CompareConfig {
-  // all | none | comma list of clues, full, random, perplexity, ifd, ratio, oracle
-  // (oracle only with --labels for every silo).
-  std::string rows = "all";
+  // The rows asked for (all by default; oracle only runs with --labels for every silo).
+  std::vector<Row> rows = {Row::kClues, Row::kFull,  Row::kRandom, Row::kPerplexity,
+                           Row::kIfd,   Row::kRatio, Row::kOracle};
   // Fine-tunings per row with seeds seed, seed+1, ... (data order); figures are their
   // mean, and the macro test loss gets its standard deviation over them.
   int64_t seeds = 1;
@@ -95,7 +121,7 @@ struct Config {
   bool resume = false;
   bool overwrite = false;
   int threads = 1;                 // LibTorch intra-op threads per rank
-  std::string device = "auto";     // auto | cpu | cuda (the GPU of the node-local rank)
+  Device device = Device::kAuto;   // cuda: the GPU of the node-local rank
   double progress_s = 10.0;        // seconds between progress lines
   ModelConfig model;
   TrainConfig train;
@@ -110,11 +136,28 @@ struct Config {
   std::string to_ini() const;
 };
 
-// "ita=data/x.jsonl" -> {ita, data/x.jsonl}; "data/ita.jsonl" -> {ita, data/ita.jsonl}.
-// Comparison rows in table order, from CompareConfig::rows ("all" expands, oracle only
-// when `labelled`); throws InputError for an unknown name.
-std::vector<std::string> compare_rows(const CompareConfig& cc, bool labelled);
+// One setting as the command line, the INI file and to_ini() spell it: "train.lr" is
+// --train.lr on the command line and `lr` under [train] in the file.
+struct ConfigKey {
+  std::string name;
+  std::string help;
+  bool repeatable = false;  // one value per occurrence (--silo a --silo b)
+  bool recorded = true;     // part of to_ini() (run_config.ini, the resume check)
+  bool base = false;        // the pretrained base depends on it (pretraining cache key)
+  std::function<std::vector<std::string>(const Config&)> get;  // its values as text
+  std::function<void(Config&, const std::string&)> set;        // parses one value (appends if repeatable)
+};
+// Every key, in the order of the help text and of to_ini().
+const std::vector<ConfigKey>& config_keys();
+// `name = value` lines of the keys marked base (the pretraining cache key's settings).
+std::string base_settings(const Config& cfg);
 
+// Comparison rows to run, in table order (oracle only when `labelled`).
+std::vector<Row> compare_rows(const CompareConfig& cc, bool labelled);
+// "clues,full" -> rows; "all" and "none" as in the option's help; throws InputError.
+std::vector<Row> parse_rows(const std::string& text);
+
+// "ita=data/x.jsonl" -> {ita, data/x.jsonl}; "data/ita.jsonl" -> {ita, data/ita.jsonl}.
 NamedPath parse_named_path(const std::string& spec, bool name_required);
 
 }  // namespace clues

@@ -3,6 +3,8 @@
 
 #include <map>
 
+#include "lib/batches.h"
+
 namespace clues {
 
 namespace {
@@ -122,12 +124,9 @@ torch::Tensor ghost_dots(Decoder& model, const std::vector<const Encoded*>& samp
   torch::NoGradGuard ng;
   // Slices of the target per trainable parameter.
   std::map<const void*, torch::Tensor> target_of;
-  int64_t off = 0;
-  for (const auto& [name, p] : model->trainable()) {
-    target_of[key(p)] = target.slice(0, off, off + p.numel()).view(p.sizes()).to(p.device(), torch::kFloat32);
-    off += p.numel();
-  }
-  TORCH_CHECK(off == target.numel(), "ghost_dots: target has ", target.numel(), " values, the model ", off);
+  const auto params = model->trainable_tensors();
+  const auto pieces = split_like(target, params);
+  for (size_t i = 0; i < params.size(); ++i) target_of[key(params[i])] = pieces[i].to(params[i].device(), torch::kFloat32);
   // Per-token contributions, summed per sample at the end.
   const auto seg = b.seg.reshape({-1});
   const auto valid = seg >= 0;
@@ -173,23 +172,21 @@ torch::Tensor ghost_dots(Decoder& model, const std::vector<const Encoded*>& samp
 std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const std::vector<Encoded>& samples,
                                   const torch::Tensor& target, const Preconditioner& pre, int64_t row_len,
                                   const ProgressFn& progress, torch::Tensor* features) {
-  TORCH_CHECK(!features || (sc.engine == "batched" && sc.project_dim > 0),
+  TORCH_CHECK(!features || (sc.engine == Engine::kBatched && sc.project_dim > 0),
               "projected features need score.engine=batched and score.project_dim > 0");
-  if (sc.engine == "loop") return score_loop(model, samples, target, pre, progress);
+  if (sc.engine == Engine::kLoop) return score_loop(model, samples, target, pre, progress);
   std::vector<torch::Tensor> feats;
-  TORCH_CHECK(sc.engine == "batched" || sc.engine == "ghost", "unknown score.engine ", sc.engine);
-  TORCH_CHECK(sc.engine != "ghost" || (!pre.adam() && !pre.unit), "the ghost engine computes plain SGD scores "
+  TORCH_CHECK(sc.engine != Engine::kGhost || (!pre.adam() && !pre.unit), "the ghost engine computes plain SGD scores "
               "only; use score.engine=batched for Adam/rms preconditioning or unit normalisation");
   std::vector<double> out;
   out.reserve(samples.size());
   const auto dev = device_of(model);
   const auto t32 = target.to(dev, torch::kFloat32);
   const auto t64 = target.to(dev, torch::kFloat64);
-  for (size_t s = 0; s < samples.size(); s += static_cast<size_t>(sc.batch_size)) {
-    std::vector<const Encoded*> chunk;
-    for (size_t i = s; i < std::min(samples.size(), s + static_cast<size_t>(sc.batch_size)); ++i) chunk.push_back(&samples[i]);
+  for_each_batch(static_cast<int64_t>(samples.size()), sc.batch_size, [&](int64_t begin, int64_t end) {
+    const auto chunk = batch_of(samples, begin, end);
     torch::Tensor dots;
-    if (sc.engine == "ghost") {
+    if (sc.engine == Engine::kGhost) {
       dots = ghost_dots(model, chunk, t32, row_len);
     } else {
       const auto gamma = pre.apply(batched_grads(model, chunk, row_len));
@@ -199,7 +196,7 @@ std::vector<double> score_samples(const ScoreConfig& sc, Decoder& model, const s
     auto acc = dots.cpu().contiguous();
     out.insert(out.end(), acc.data_ptr<double>(), acc.data_ptr<double>() + acc.numel());
     if (progress) progress(static_cast<int64_t>(out.size()), static_cast<int64_t>(samples.size()));
-  }
+  });
   if (features) *features = feats.empty() ? torch::zeros({0, sc.project_dim}) : torch::cat(feats, 0);
   return out;
 }

@@ -5,18 +5,18 @@
 #include <cmath>
 #include <limits>
 
+#include "lib/batches.h"
+
 namespace clues {
 
 std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
   torch::NoGradGuard ng;
   std::vector<double> out;
   out.reserve(data.size());
-  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch)) {
-    std::vector<const Encoded*> b;
-    for (size_t i = s; i < std::min(data.size(), s + static_cast<size_t>(batch)); ++i) b.push_back(&data[i]);
-    const auto l = per_sample_loss(model, make_batch(b)).to(torch::kCPU, torch::kFloat64).contiguous();
+  for_each_batch(static_cast<int64_t>(data.size()), batch, [&](int64_t begin, int64_t end) {
+    const auto l = per_sample_loss(model, make_batch(batch_of(data, begin, end))).to(torch::kCPU, torch::kFloat64).contiguous();
     out.insert(out.end(), l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
-  }
+  });
   return out;
 }
 
@@ -33,9 +33,9 @@ std::vector<uint8_t> greedy_exact_match(Decoder& model, const std::vector<Encode
   torch::NoGradGuard ng;
   std::vector<uint8_t> out(data.size(), 0);
   const int64_t max_len = model->config().max_seq_len;
-  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch)) {
-    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch));
-    const int64_t B = static_cast<int64_t>(e - s);
+  for_each_batch(static_cast<int64_t>(data.size()), batch, [&](int64_t begin, int64_t end) {
+    const size_t s = static_cast<size_t>(begin);
+    const int64_t B = end - begin;
     std::vector<std::vector<int64_t>> seq(static_cast<size_t>(B));
     std::vector<int64_t> want(static_cast<size_t>(B));
     std::vector<bool> active(static_cast<size_t>(B), true);
@@ -79,7 +79,7 @@ std::vector<uint8_t> greedy_exact_match(Decoder& model, const std::vector<Encode
       out[s + static_cast<size_t>(b)] =
           q.size() == x.ids.size() && std::equal(q.begin() + x.response_start, q.end(), x.ids.begin() + x.response_start);
     }
-  }
+  });
   return out;
 }
 

@@ -39,7 +39,7 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 namespace {
 
 int64_t lora_rank_for(const ModelConfig& c, const std::string& name) {
-  if (c.finetune != "lora") return 0;
+  if (c.finetune != Finetune::kLora) return 0;
   for (const auto& t : c.lora_targets)
     if (t == name) return c.lora_rank;
   return 0;
@@ -104,7 +104,7 @@ DecoderImpl::DecoderImpl(const ModelConfig& c) : cfg_(c) {
   inv_freq_ = register_buffer(
       "inv_freq", torch::pow(c.rope_base, -torch::arange(0, dh, 2, torch::kFloat64) / static_cast<double>(dh)).to(torch::kFloat32));
 
-  const bool full = c.finetune == "full";
+  const bool full = c.finetune == Finetune::kFull;
   for (auto& p : named_parameters(true)) {
     const std::string& n = p.key();
     const bool is_lora = n.find("lora_") != std::string::npos;
@@ -271,15 +271,21 @@ torch::Tensor flatten(const std::vector<torch::Tensor>& ts) {
   return parts.empty() ? torch::zeros({0}) : torch::cat(parts);
 }
 
+std::vector<torch::Tensor> split_like(const torch::Tensor& flat, const std::vector<torch::Tensor>& like) {
+  std::vector<torch::Tensor> out;
+  int64_t off = 0;
+  for (const auto& t : like) {
+    out.push_back(flat.slice(0, off, off + t.numel()).view(t.sizes()));
+    off += t.numel();
+  }
+  TORCH_CHECK(off == flat.numel(), "a flat vector of ", flat.numel(), " values cut into parameters of ", off, " values");
+  return out;
+}
+
 void unflatten_into(const torch::Tensor& flat, const std::vector<torch::Tensor>& ts) {
   torch::NoGradGuard ng;
-  int64_t off = 0;
-  for (const auto& t : ts) {
-    const int64_t n = t.numel();
-    t.copy_(flat.slice(0, off, off + n).view(t.sizes()));
-    off += n;
-  }
-  TORCH_CHECK(off == flat.numel(), "unflatten_into: size mismatch");
+  const auto parts = split_like(flat, ts);
+  for (size_t i = 0; i < ts.size(); ++i) ts[i].copy_(parts[i]);
 }
 
 torch::Tensor flatten_grads(const std::vector<torch::Tensor>& ts) {

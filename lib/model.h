@@ -124,6 +124,9 @@ torch::Tensor per_sample_loss(Decoder& model, const Batch& batch);
 // Flattened copy of tensors (float32, concatenated in order), and the reverse.
 torch::Tensor flatten(const std::vector<torch::Tensor>& ts);
 void unflatten_into(const torch::Tensor& flat, const std::vector<torch::Tensor>& ts);
+// Views of `flat` cut into consecutive pieces shaped like `like` (flatten's layout); checks
+// that the sizes add up.
+std::vector<torch::Tensor> split_like(const torch::Tensor& flat, const std::vector<torch::Tensor>& like);
 // Flattened gradients of `ts` (zeros where a gradient is undefined).
 torch::Tensor flatten_grads(const std::vector<torch::Tensor>& ts);
 

@@ -65,11 +65,7 @@ int pick_device(int local_rank, int visible_gpus) {
   if (visible_gpus <= 0)
     throw DeviceError("no GPU visible on rank " + std::to_string(world_rank()) +
                       ": NCCL needs one GPU per rank (check CUDA_VISIBLE_DEVICES and the job's GPU request)");
-  if (visible_gpus == 1) return 0;
-  if (local_rank < visible_gpus) return local_rank;
-  throw DeviceError("rank " + std::to_string(world_rank()) + " is local rank " + std::to_string(local_rank) +
-                    " on its node but sees only " + std::to_string(visible_gpus) +
-                    " GPUs: launch at most one rank per GPU (e.g. srun --ntasks-per-node=<GPUs per node>)");
+  return gpu_for_local_rank(local_rank, visible_gpus);
 }
 
 bool gpus_distinct(MPI_Comm comm, int device) {

@@ -35,8 +35,8 @@ int visible_gpu_count();
 // This rank's index among the ranks of `comm` on the same node (MPI_COMM_TYPE_SHARED).
 int node_local_rank(MPI_Comm comm);
 
-// The device a rank uses: the only one when the launcher bound one GPU per task
-// (srun --gpus-per-task=1), else its local rank. Throws DeviceError when there is none.
+// The device a rank uses (gpu_for_local_rank, lib/comm.h). Throws DeviceError when there
+// is none.
 int pick_device(int local_rank, int visible_gpus);
 
 // Collective over `comm`: true on every rank when no two ranks on one node use the same
@@ -56,8 +56,8 @@ class CudaStream {
   cudaStream_t stream_ = nullptr;
 };
 
-// One NCCL communicator over the ranks of an MPI communicator, created once (in main,
-// next to the run context) and passed down. Construction is collective: rank 0 makes
+// One NCCL communicator over the ranks of an MPI communicator, created once with the run
+// context (lib/run_context.cpp) and passed down. Construction is collective: rank 0 makes
 // the unique id, MPI_Bcasts it, every rank sets its device (pick_device of its local
 // rank) and calls ncclCommInitRank. Collectives are enqueued on `stream` and return at
 // once; synchronize() waits for them and reports errors from any rank's NCCL.

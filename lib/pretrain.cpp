@@ -66,14 +66,9 @@ std::string pretrain_key(const Config& cfg) {
     fnv1a(h, std::string("\0file\0", 6));
     fnv1a(h, read_text(p));
   }
-  const auto& m = cfg.model;
-  const auto& t = cfg.train;
+  // Every setting the base depends on (the key table's "base" keys) and its seed.
   std::ostringstream os;
-  os.precision(17);
-  os << m.vocab << ' ' << m.d_model << ' ' << m.layers << ' ' << m.heads << ' ' << m.hidden << ' ' << m.max_seq_len
-     << ' ' << m.rope_base << ' ' << cfg.pretrain.steps << ' ' << cfg.pretrain.batch_size << ' ' << cfg.pretrain.lr
-     << ' ' << t.warmup_frac << ' ' << t.min_lr_frac << ' ' << t.beta1 << ' ' << t.beta2 << ' ' << t.eps << ' '
-     << t.weight_decay << ' ' << t.grad_clip << ' ' << pretrain_seed(cfg) << " v1";
+  os << base_settings(cfg) << "seed = " << pretrain_seed(cfg) << "\nv2";
   fnv1a(h, os.str());
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
@@ -93,7 +88,7 @@ namespace {
 // AdamW step and the result does not depend on the number of ranks.
 Decoder train_base(const Config& cfg, const Comm& comm, const torch::Device& device) {
   ModelConfig mc = cfg.model;
-  mc.finetune = "full";
+  mc.finetune = Finetune::kFull;
   Decoder base = make_model(mc, pretrain_seed(cfg));
   base->to(device);
   const auto data = read_corpus(cfg.pretrain.corpus, mc.max_seq_len);
@@ -127,11 +122,8 @@ Decoder train_base(const Config& cfg, const Comm& comm, const torch::Device& dev
                                   }, device);
     const double bs = static_cast<double>(tc.batch_size);
     const auto g = gsum.narrow(0, 0, P) / bs;
-    int64_t off = 0;
-    for (const auto& p : params) {
-      p.mutable_grad() = g.slice(0, off, off + p.numel()).view_as(p).clone();
-      off += p.numel();
-    }
+    const auto pieces = split_like(g, params);
+    for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = pieces[i].clone();
     if (tc.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, tc.grad_clip);
     adamw_step(params, st, tc, lr_at(tc, s, tc.local_steps));
     loss_sum += gsum[P].item<double>() / bs;
@@ -149,18 +141,6 @@ Decoder train_base(const Config& cfg, const Comm& comm, const torch::Device& dev
 }
 }  // namespace
 
-torch::Device pick_device(const std::string& want, const Comm& comm) {
-  if (want == "cpu") return torch::kCPU;
-  const bool have = torch::cuda::is_available() && torch::cuda::device_count() > 0;
-  if (!have) {
-    if (want == "cuda")
-      throw InputError("--device cuda: this LibTorch has no CUDA or no GPU is visible; use --device cpu or auto");
-    return torch::kCPU;
-  }
-  const auto n = static_cast<int>(torch::cuda::device_count());
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank() % n));
-}
-
 void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model, const torch::Device& device) {
   if (cfg.pretrain.corpus.empty()) return;
   std::map<std::string, torch::Tensor> target;
@@ -173,7 +153,7 @@ void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model, const to
   if (cached) {
     if (comm.is_root()) {
       ModelConfig mc = cfg.model;
-      mc.finetune = "full";
+      mc.finetune = Finetune::kFull;
       holder = make_model(mc, pretrain_seed(cfg));
       for (const auto& p : holder->named_parameters(true)) base.emplace_back(p.key(), p.value());
       read_tensors(H5File::open_read(path), "/params", base);
@@ -184,13 +164,10 @@ void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model, const to
     if (comm.is_root()) {
       for (const auto& p : holder->named_parameters(true)) base.emplace_back(p.key(), p.value());
       make_dirs(cfg.pretrain.cache);
-      const std::string tmp = temp_path_for(path);
-      {
-        H5File f = H5File::create(tmp);
+      write_h5_file(path, [&](H5File& f) {
         write_tensors(f, "/params", base);
         f.set_attr("/", "config", cfg.to_ini());
-      }
-      commit_file(tmp, path);
+      });
       log0(comm, "pretrained base saved: " + path);
     }
   }

@@ -29,8 +29,4 @@ std::string pretrain_file(const Config& cfg);
 // Pretraining itself runs on `device`; `model` is left where it is.
 void pretrain_base(const Config& cfg, const Comm& comm, Decoder& model, const torch::Device& device = torch::kCPU);
 
-// The device a rank computes on: "cpu", "cuda" (the GPU of the rank's node-local rank;
-// an InputError when LibTorch has no CUDA or sees no GPU) or "auto" (cuda when there is one).
-torch::Device pick_device(const std::string& want, const Comm& comm);
-
 }  // namespace clues

@@ -26,10 +26,10 @@ double quantile(std::vector<double> v, double q) {
 }
 
 double anchor_threshold(const std::vector<double>& anchor_scores, const SelectConfig& sc) {
-  if (sc.threshold == "fixed") return sc.value;
-  if (sc.threshold == "ratio") return std::numeric_limits<double>::quiet_NaN();
+  if (sc.threshold == ThresholdRule::kFixed) return sc.value;
+  if (sc.threshold == ThresholdRule::kRatio) return std::numeric_limits<double>::quiet_NaN();
   if (anchor_scores.empty()) throw InputError("the anchor set has no scores; it needs at least one sample");
-  if (sc.threshold == "quantile") return quantile(anchor_scores, sc.quantile);
+  if (sc.threshold == ThresholdRule::kQuantile) return quantile(anchor_scores, sc.quantile);
   return mean(anchor_scores);
 }
 

@@ -14,7 +14,6 @@ namespace clues {
 constexpr int64_t kBos = 256;
 constexpr int64_t kEos = 257;
 constexpr int64_t kPad = 258;
-constexpr int64_t kTokenizerVocab = 260;  // 256 bytes, BOS, EOS, PAD, one reserved
 
 struct Encoded {
   std::vector<int64_t> ids;    // BOS, prompt bytes, response bytes, EOS

@@ -2,13 +2,13 @@
 #include "lib/train.h"
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <numeric>
 #include <random>
 
 #include "io/error.h"
 #include "io/files.h"
+#include "io/state_file.h"
 #include "lib/collectives.h"
 
 namespace clues {
@@ -102,25 +102,15 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
 }
 
 void save_silo_state(const std::string& path, const torch::Tensor& theta, const AdamState& st) {
-  write_file_atomic(path, [&](std::ostream& out) {
-    out.write(reinterpret_cast<const char*>(&st.step), sizeof(int64_t));
-    for (const auto& part : {theta.reshape(-1), flatten(st.m), flatten(st.v)}) {
-      const auto h = part.to(torch::kCPU, torch::kFloat32).contiguous();
-      out.write(reinterpret_cast<const char*>(h.data_ptr<float>()), static_cast<std::streamsize>(h.numel() * sizeof(float)));
-    }
-  });
+  const auto t = theta.reshape(-1).to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto m = flatten(st.m).to(torch::kCPU).contiguous();
+  const auto v = flatten(st.v).to(torch::kCPU).contiguous();
+  write_state_file(path, st.step, t.numel(), t.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>());
 }
 
 torch::Tensor read_silo_state_flat(const std::string& path, int64_t P, int64_t* step) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read the silo state " + path + ": was the checkpoint folder changed during the run?");
-  int64_t s = 0;
   auto flat = torch::empty({3 * P}, torch::kFloat32);
-  in.read(reinterpret_cast<char*>(&s), sizeof(int64_t));
-  in.read(reinterpret_cast<char*>(flat.data_ptr<float>()), static_cast<std::streamsize>(3 * P * sizeof(float)));
-  if (!in || in.peek() != std::char_traits<char>::eof())
-    throw IoError("silo state " + path + " does not hold " + std::to_string(P) +
-                  " parameters' state: it belongs to another run; start over with --overwrite");
+  const int64_t s = read_state_file(path, P, flat.data_ptr<float>());
   if (step != nullptr) *step = s;
   return flat;
 }

@@ -61,9 +61,8 @@ torch::Tensor federated_average(const Comm& comm, const std::vector<double>& cou
 
 // One silo's training state, parked in a file between uses, so that a rank holds the state
 // of one hosted silo at a time rather than of all of them: the Adam state carried from round
-// to round, and the weights its last round trained until the averaging reads them. Raw
-// file: step (int64), then theta, m, v (P float32 each); written to a temporary name and
-// renamed.
+// to round, and the weights its last round trained until the averaging reads them (file
+// format: io/state_file.h).
 struct SiloState {
   torch::Tensor theta;  // flat float32, on the host
   AdamState adam;       // shaped like the parameters, on their device

@@ -1,5 +1,6 @@
 // Unit tests of the parts without LibTorch: JSONL and label readers, tokenizer and prompt
-// format, configuration checks, threshold, selection and detection metrics.
+// format, configuration checks and the option table, threshold, selection and detection
+// metrics, file formats of io/ (silo state files, report rows).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,7 +14,10 @@
 #include "io/jsonl.h"
 #include "lib/comm.h"
 #include "lib/config.h"
-#include "lib/pipeline.h"
+#include "apps/options.h"
+#include "io/report.h"
+#include "io/state_file.h"
+#include "lib/phases.h"
 #include "lib/select.h"
 #include "lib/tokenizer.h"
 
@@ -146,14 +150,14 @@ TEST(Select, ThresholdModes) {
   std::vector<double> a{1, 2, 3, 4, 10};
   SelectConfig sc;
   EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 4.0);  // mean
-  sc.threshold = "quantile";
+  sc.threshold = ThresholdRule::kQuantile;
   sc.quantile = 0.5;
   EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 3.0);
   sc.quantile = 0.25;
   EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 2.0);
   sc.quantile = 0.9;  // pos 3.6 -> 4 + 0.6*6
   EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 7.6);
-  sc.threshold = "fixed";
+  sc.threshold = ThresholdRule::kFixed;
   sc.value = -1.5;
   EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), -1.5);
 }
@@ -270,7 +274,9 @@ TEST(Baselines, RowSelectionsAndRankings) {
   const std::vector<double> loss = {1.0, 0.2, 3.0, 0.4};
   const std::vector<double> ifdv = {0.9, 0.5, 1.2, 0.7};
   const std::vector<uint8_t> labels = {0, 1, 0, 0};
-  auto sel = [&](const char* row) { return row_selection(row, score, clues_sel, loss, ifdv, labels, cfg, 0); };
+  auto sel = [&](const char* row) {
+    return row_selection(parse_choice<Row>("row", row), score, clues_sel, loss, ifdv, labels, cfg, 0);
+  };
   EXPECT_EQ(sel("clues"), clues_sel);
   EXPECT_EQ(sel("full"), (std::vector<uint8_t>{1, 1, 1, 1}));
   EXPECT_EQ(sel("perplexity"), (std::vector<uint8_t>{0, 1, 0, 1}));  // the 2 lowest losses
@@ -279,22 +285,22 @@ TEST(Baselines, RowSelectionsAndRankings) {
   EXPECT_EQ(sel("oracle"), (std::vector<uint8_t>{1, 0, 1, 1}));
   const auto r = sel("random");
   EXPECT_EQ(std::accumulate(r.begin(), r.end(), 0), 2);
-  EXPECT_THROW(sel("nonsense"), InputError);
-  EXPECT_EQ(row_ranking("perplexity", score, loss, ifdv), (std::vector<double>{-1.0, -0.2, -3.0, -0.4}));
-  EXPECT_EQ(row_ranking("clues", score, loss, ifdv), score);
-  EXPECT_TRUE(row_ranking("random", score, loss, ifdv).empty());
+  EXPECT_THROW(sel("nonsense"), InputError);  // not a row
+  EXPECT_EQ(row_ranking(Row::kPerplexity, score, loss, ifdv), (std::vector<double>{-1.0, -0.2, -3.0, -0.4}));
+  EXPECT_EQ(row_ranking(Row::kClues, score, loss, ifdv), score);
+  EXPECT_TRUE(row_ranking(Row::kRandom, score, loss, ifdv).empty());
 }
 
 TEST(Baselines, CompareRowsParsing) {
   CompareConfig cc;
   EXPECT_EQ(compare_rows(cc, true).size(), 7u);
-  EXPECT_EQ(compare_rows(cc, false).back(), "ratio");  // no oracle without labels
-  cc.rows = "oracle,clues";
-  EXPECT_EQ(compare_rows(cc, true), (std::vector<std::string>{"clues", "oracle"}));  // table order
-  cc.rows = "none";
+  EXPECT_EQ(compare_rows(cc, false).back(), Row::kRatio);  // no oracle without labels
+  cc.rows = parse_rows("oracle,clues");
+  EXPECT_EQ(compare_rows(cc, true), (std::vector<Row>{Row::kClues, Row::kOracle}));  // table order
+  cc.rows = parse_rows("none");
   EXPECT_TRUE(compare_rows(cc, true).empty());
-  cc.rows = "clues,best";
-  EXPECT_THROW(compare_rows(cc, true), InputError);
+  EXPECT_EQ(parse_rows("all").size(), 7u);
+  expect_input_error([] { parse_rows("clues,best"); }, {"compare.rows", "best"});
 }
 
 TEST(Baselines, MarkdownTableShowsTheGapClosed) {
@@ -310,4 +316,130 @@ TEST(Baselines, MarkdownTableShowsTheGapClosed) {
   EXPECT_NE(md.find("| clues | 0 | 2.5000 |"), std::string::npos) << md;
   EXPECT_NE(md.find(" 50% |"), std::string::npos) << md;   // (3.0 - 2.5) / (3.0 - 2.0)
   EXPECT_NE(md.find(" 100% |"), std::string::npos) << md;  // the oracle itself
+}
+
+// ---- the option table: command line, INI file and to_ini() are one description
+
+TEST(Options, EveryKeyRoundTripsThroughTheIniFile) {
+  Config a;
+  a.silos = {{"ita", "/d/ita.jsonl"}, {"x", "/d/x.jsonl"}};
+  a.validation = "/d/v.jsonl";
+  a.anchor = "/d/a.jsonl";
+  a.out = "/d/out";
+  a.tests = {{"ita", "/d/t.jsonl"}};
+  a.labels = {{"x", "/d/l.txt"}};
+  a.pretrain.corpus = {"/d/p1.txt", "/d/p2.jsonl"};
+  a.seed = 12345678901ull;
+  a.threads = 3;
+  a.device = Device::kCpu;
+  a.model.finetune = Finetune::kFull;
+  a.model.lora_targets = {"k", "down"};
+  a.model.rope_base = 500000.5;
+  a.train.lr = 0.1 + 0.2;  // 0.30000000000000004: needs all 17 digits
+  a.train.eps = 1e-12;
+  a.score.engine = Engine::kGhost;
+  a.score.precondition = Precondition::kSgd;
+  a.score.moments = Moments::kServer;
+  a.score.normalize = Normalize::kUnit;
+  a.score.project_seed = 7;
+  a.select.threshold = ThresholdRule::kQuantile;
+  a.select.anchor_moments = Moments::kSilo;
+  a.select.quantile = 0.2;
+  a.pretrain.seed = -1;
+  a.pretrain.cache = "/c";
+  a.compare.rows = {Row::kClues, Row::kIfd};
+  a.compare.seeds = 4;
+  const std::string ini = a.to_ini();
+  const std::string path = write_tmp("all.ini", ini);
+  Config b;
+  std::string help;
+  ASSERT_TRUE(parse_run_options({"--config", path}, b, help));
+  EXPECT_EQ(b.to_ini(), ini);
+  EXPECT_EQ(b.train.lr, a.train.lr);
+  EXPECT_EQ(b.seed, a.seed);
+  EXPECT_EQ(b.score.engine, Engine::kGhost);
+  EXPECT_EQ(b.compare.rows, a.compare.rows);
+  EXPECT_EQ(b.labels.size(), 1u);
+  // Every key of the table is in the file (progress is not recorded: it changes no result).
+  for (const auto& k : config_keys()) {
+    const std::string leaf = k.name.substr(k.name.find('.') == std::string::npos ? 0 : k.name.find('.') + 1);
+    if (k.recorded && !k.get(a).empty()) {
+      EXPECT_NE(ini.find("\n" + leaf + " = "), std::string::npos) << k.name;
+    }
+  }
+  // The command line wins over the file; defaults stay what the struct says.
+  Config c;
+  ASSERT_TRUE(parse_run_options({"--config", path, "--train.lr", "0.5", "--score.engine", "loop"}, c, help));
+  EXPECT_EQ(c.train.lr, 0.5);
+  EXPECT_EQ(c.score.engine, Engine::kLoop);
+  Config d;
+  ASSERT_TRUE(parse_run_options({"--silo", "a.jsonl"}, d, help));
+  EXPECT_EQ(d.train.lr, TrainConfig{}.lr);
+  EXPECT_EQ(d.compare.rows, CompareConfig{}.rows);
+  EXPECT_EQ(d.silos.at(0).name, "a");
+}
+
+TEST(Options, BadValuesNameTheKeyAndTheChoices) {
+  Config c;
+  std::string help;
+  expect_input_error([&] { parse_run_options({"--score.engine", "fast"}, c, help); },
+                     {"score.engine", "\"fast\"", "loop, batched, ghost"});
+  expect_input_error([&] { parse_run_options({"--train.rounds", "3x"}, c, help); }, {"train.rounds", "not a number"});
+  expect_input_error([&] { parse_run_options({"--seed", "-1"}, c, help); }, {"seed", "out of range"});
+  expect_input_error([&] { parse_run_options({"--compare.rows", "clues,best"}, c, help); }, {"compare.rows", "best"});
+  expect_input_error([&] { parse_run_options({"--no.such", "1"}, c, help); }, {"no.such"});
+}
+
+// ---- silo state files: a header with magic, version and sizes
+
+TEST(StateFile, RoundTripsAndRefusesTruncatedOrForeignFiles) {
+  const int64_t P = 5;
+  std::vector<float> theta(P), m(P), v(P), back(3 * P);
+  for (int64_t i = 0; i < P; ++i) theta[i] = 0.5f * i, m[i] = -1.0f * i, v[i] = 1e-3f * i;
+  fs::create_directories(tmp_dir());
+  const std::string path = (tmp_dir() / "state.bin").string();
+  write_state_file(path, 42, P, theta.data(), m.data(), v.data());
+  EXPECT_EQ(fs::file_size(path), 32u + 3 * P * sizeof(float));
+  EXPECT_EQ(read_state_file(path, P, back.data()), 42);
+  EXPECT_EQ(std::vector<float>(back.begin(), back.begin() + P), theta);
+  EXPECT_EQ(std::vector<float>(back.begin() + 2 * P, back.end()), v);
+  auto refuses = [&](const std::string& file, int64_t params, const std::string& why) {
+    try {
+      read_state_file(file, params, back.data());
+      ADD_FAILURE() << "accepted " << file << " (" << why << ")";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    }
+  };
+  refuses(path, P + 1, "the model has 6");                   // another model
+  fs::resize_file(path, fs::file_size(path) - 3);
+  refuses(path, P, "truncated");
+  write_state_file(path, 42, P, theta.data(), m.data(), v.data());
+  std::ofstream(path, std::ios::app) << "x";
+  refuses(path, P, "longer than its header says");
+  const std::string foreign = write_tmp("foreign.bin", std::string(32 + 3 * P * sizeof(float), '\1'));
+  refuses(foreign, P, "not a clues state file");
+  refuses((tmp_dir() / "missing.bin").string(), P, "cannot read");
+}
+
+TEST(Report, ComparisonRowRoundTripsByFieldName) {
+  CompareRow r;
+  r.name = "ifd";
+  r.macro_loss = 2.5;
+  r.pooled_auroc = -1;
+  r.silos = {RowSilo{3, 1.5, 4.5, 0.25, 0.75, -1, 0.5, 0.125}, RowSilo{}};
+  fs::create_directories(tmp_dir());
+  const std::string path = (tmp_dir() / "row.json").string();
+  write_compare_row(path, r);
+  EXPECT_NE(read_text(path).find("\"macro_loss\":2.5"), std::string::npos);  // named, not positional
+  const CompareRow b = read_compare_row(path);
+  EXPECT_EQ(b.name, "ifd");
+  EXPECT_EQ(b.macro_loss, 2.5);
+  ASSERT_EQ(b.silos.size(), 2u);
+  EXPECT_EQ(b.silos[0].kept, 3);
+  EXPECT_EQ(b.silos[0].f1, 0.125);
+  EXPECT_EQ(b.silos[0].recall, 0.5);
+  write_tmp("row_bad.json", "{\"name\":\"ifd\"}");
+  EXPECT_THROW(read_compare_row((tmp_dir() / "row_bad.json").string()), IoError);
 }

@@ -11,6 +11,7 @@
 #include "lib/comm.h"
 #include "lib/engines.h"
 #include "lib/model.h"
+#include "lib/device.h"
 #include "lib/pretrain.h"
 #include "lib/score.h"
 #include "synthetic.h"
@@ -88,12 +89,12 @@ TEST(Engines, ScoresWithAdamEqualLoop) {
   ScoreConfig sc;
   sc.batch_size = 4;  // 11 samples: batches of 4, 4, 3
   const auto ref = score_loop(model, data, target, adam);
-  sc.engine = "batched";
+  sc.engine = Engine::kBatched;
   const auto fast = score_samples(sc, model, data, target, adam, 128);
   expect_close(torch::tensor(fast, torch::kFloat64), torch::tensor(ref, torch::kFloat64), "batched adam scores");
   Preconditioner sgd;
   const auto ref_sgd = score_loop(model, data, target, sgd);
-  sc.engine = "ghost";
+  sc.engine = Engine::kGhost;
   const auto ghost = score_samples(sc, model, data, target, sgd, 128);
   expect_close(torch::tensor(ghost, torch::kFloat64), torch::tensor(ref_sgd, torch::kFloat64), "ghost sgd scores");
   EXPECT_THROW(score_samples(sc, model, data, target, adam, 128), c10::Error);  // ghost has no Adam
@@ -133,11 +134,11 @@ TEST(Projection, PreservesInnerProductsWithinJlBound) {
 // The device choice: cpu always works, auto falls back to the CPU without a GPU, and cuda
 // refuses clearly where LibTorch has no CUDA or sees no GPU.
 TEST(Device, PickDevice) {
-  EXPECT_TRUE(pick_device("cpu", Comm::serial()).is_cpu());
+  EXPECT_TRUE(pick_device(Device::kCpu, Comm::serial()).is_cpu());
   const bool gpu = torch::cuda::is_available() && torch::cuda::device_count() > 0;
-  EXPECT_EQ(pick_device("auto", Comm::serial()).is_cuda(), gpu);
+  EXPECT_EQ(pick_device(Device::kAuto, Comm::serial()).is_cuda(), gpu);
   if (!gpu) {
-    EXPECT_THROW(pick_device("cuda", Comm::serial()), InputError);
+    EXPECT_THROW(pick_device(Device::kCuda, Comm::serial()), InputError);
   }
 }
 
@@ -156,7 +157,7 @@ TEST(Device, CudaScoresEqualCpuScores) {
   ScoreConfig sc;
   sc.batch_size = 4;
   for (const char* engine : {"loop", "batched", "ghost"}) {
-    sc.engine = engine;
+    sc.engine = parse_choice<Engine>("score.engine", engine);
     const Preconditioner pre = std::string(engine) == "ghost" ? Preconditioner{} : adam;
     const auto a = score_samples(sc, cpu, data, target, pre, 128);
     const auto b = score_samples(sc, gpu, data, target, pre, 128);

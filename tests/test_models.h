@@ -18,7 +18,7 @@ inline ModelConfig test_model_config(const std::string& finetune, int64_t d_mode
   c.heads = 2;
   c.layers = 2;
   c.hidden = hidden;
-  c.finetune = finetune;
+  c.finetune = parse_choice<Finetune>("model.finetune", finetune);
   c.lora_rank = lora_rank;
   c.lora_targets = std::move(lora_targets);
   return c;

@@ -180,8 +180,8 @@ TEST(PipelineMpi, EngineChoiceDoesNotChangeScores) {
   if (!world.is_root()) return;
   auto scores_of = [&](const std::string& engine, const std::string& precondition) {
     Config c = small_config(dir, dir + "/engine_" + engine + "_" + precondition);
-    c.score.engine = engine;
-    c.score.precondition = precondition;
+    c.score.engine = parse_choice<Engine>("score.engine", engine);
+    c.score.precondition = parse_choice<Precondition>("score.precondition", precondition);
     run_pipeline(c, Comm::serial());
     H5File f = H5File::open_read(c.out + "/scores.h5");
     auto v = f.read_f64("/silos/alpha/score");
@@ -409,7 +409,7 @@ TEST(PipelineMpi, ComparisonOverSeedsReportsMeanAndSpread) {
   world.barrier();
   Config cfg = small_config(dir, dir + "/seeds2");
   cfg.tests.push_back({"beta", dir + "/test_beta.jsonl"});
-  cfg.compare.rows = "clues,full";
+  cfg.compare.rows = {Row::kClues, Row::kFull};
   cfg.compare.seeds = 2;
   const RunSummary two = run_pipeline(cfg, world);
   Config one = cfg;
@@ -438,7 +438,7 @@ TEST(PipelineMpi, ProjectedFeaturesRescoreLikeTheScores) {
   Config cfg = small_config(dir, dir + "/features");
   cfg.score.project_dim = 4096;
   cfg.score.project_seed = 3;
-  cfg.compare.rows = "none";
+  cfg.compare.rows = {};
   run_pipeline(cfg, world);
   if (!world.is_root()) return;
   const auto scores = H5File::open_read(cfg.out + "/scores.h5").read_f64("/silos/beta/score");
@@ -511,7 +511,7 @@ TEST(PipelineMpi, PerSiloAnchorThresholds) {
   const Comm world = Comm::world();
   const std::string dir = shared_dir(world);
   Config cfg = small_config(dir, dir + "/silo_anchors");
-  cfg.select.anchor_moments = "silo";
+  cfg.select.anchor_moments = Moments::kSilo;
   const RunSummary sum = run_pipeline(cfg, world);
   if (!world.is_root()) return;
   const H5File f = H5File::open_read(cfg.out + "/scores.h5");

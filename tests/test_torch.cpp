@@ -10,10 +10,14 @@
 #include <fstream>
 #include <limits>
 
+#include <sys/stat.h>
+
 #include "io/error.h"
 #include "lib/comm.h"
 #include "lib/evaluate.h"
 #include "lib/model.h"
+#include "io/h5.h"
+#include "lib/phases.h"
 #include "lib/pipeline.h"
 #include "lib/pretrain.h"
 #include "lib/score.h"
@@ -270,6 +274,76 @@ TEST(Pipeline, BadInputFailsBeforeWritingAnything) {
     EXPECT_NE(std::string(e.what()).find("missing field \"output\""), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(dir / "out"));
+  fs::remove_all(dir);
+}
+
+// ---- each phase skips what it finds done
+
+namespace {
+// A file's identity: a rewrite (temporary + rename) changes the inode, an append the size.
+struct FileId {
+  ino_t inode = 0;
+  off_t size = -1;
+  bool operator==(const FileId& o) const { return inode == o.inode && size == o.size; }
+};
+FileId file_id(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return {};
+  return {st.st_ino, st.st_size};
+}
+}  // namespace
+
+TEST(Phases, ResumeSkipsWhatEachPhaseFindsDone) {
+  const fs::path dir = fs::temp_directory_path() / ("clues_phases_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string d = dir.string();
+  clues::testing::write_reverse_set(d + "/a.jsonl", d + "/a.labels", 12, 3, 1);
+  clues::testing::write_reverse_set(d + "/b.jsonl", d + "/b.labels", 10, 5, 2);
+  clues::testing::write_reverse_set(d + "/v.jsonl", "", 6, 0, 3);
+  clues::testing::write_reverse_set(d + "/t.jsonl", "", 5, 0, 4);
+  Config cfg;
+  cfg.silos = {{"a", d + "/a.jsonl"}, {"b", d + "/b.jsonl"}};
+  cfg.labels = {{"a", d + "/a.labels"}, {"b", d + "/b.labels"}};
+  cfg.tests = {{"a", d + "/t.jsonl"}, {"b", d + "/t.jsonl"}};
+  cfg.validation = cfg.anchor = d + "/v.jsonl";
+  cfg.out = d + "/out";
+  cfg.progress_s = 1e9;
+  cfg.model = tiny("lora");
+  cfg.train.rounds = 2;
+  cfg.train.local_steps = 2;
+  cfg.train.batch_size = 3;
+  cfg.score.batch_size = 4;
+  cfg.compare.rows = {Row::kClues, Row::kFull};
+  run_pipeline(cfg, Comm::serial());
+  const RunLayout files(cfg.out);
+  const std::vector<std::string> kept = {files.base(), files.round(0), files.round(1), files.silo_moments(1, "b"),
+                                         files.dots_journal(0, "silo_a"), files.dots_journal(1, "anchor"),
+                                         files.compare_row("clues"), files.compare_row("full")};
+  std::vector<FileId> before;
+  for (const auto& f : kept) {
+    before.push_back(file_id(f));
+    ASSERT_GE(before.back().size, 0) << f << " was not written";
+  }
+  const auto scores = H5File::open_read(files.scores()).read_f64("/silos/b/score");
+  fs::remove(files.report());
+
+  cfg.resume = true;
+  auto ctx = make_run_context(cfg, Comm::serial());
+  RunState state = base_model(*ctx);
+  EXPECT_EQ(file_id(files.base()), before[0]) << "base.h5 was written again";
+  warm_up(*ctx, state);
+  for (size_t i = 1; i <= 3; ++i) EXPECT_EQ(file_id(kept[i]), before[i]) << kept[i] << ": warm-up redid a finished round";
+  EXPECT_TRUE(torch::equal(state.theta, read_flat(H5File::open_read(files.round(1)), "/trainable", state.named)));
+  score_checkpoints(*ctx, state);
+  for (size_t i = 4; i <= 5; ++i) EXPECT_EQ(file_id(kept[i]), before[i]) << kept[i] << ": scoring redid a finished set";
+  EXPECT_EQ(state.hosted(1).score, scores);  // from the journals, bit for bit
+  select_samples(*ctx, state);
+  compare_selections(*ctx, state);
+  for (size_t i = 6; i <= 7; ++i) EXPECT_EQ(file_id(kept[i]), before[i]) << kept[i] << ": a finished row was redone";
+  ASSERT_EQ(state.summary.comparison.size(), 2u);
+  EXPECT_EQ(state.summary.comparison[1].name, "full");
+  write_outputs(*ctx, state);
+  EXPECT_TRUE(fs::exists(files.report()));
   fs::remove_all(dir);
 }
 

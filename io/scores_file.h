@@ -1,0 +1,41 @@
+// The scores.h5 schema (DESIGN.md §4) and the projected-feature files:
+//   scores.h5: /silos/<name>/{score, warmup_loss, ifd} float64 and /silos/<name>/selected
+//   uint8 (one per input line, input order; attribute threshold: the one the silo applied),
+//   /anchor/score float64, /checkpoints/lr float64; attributes threshold and config on /.
+//   features/<set>_round_NNN.h5: /features float32 [n, k]; attributes lr, checkpoints,
+//   project_seed on /.
+// Both are written under a temporary name and renamed when complete.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clues {
+
+// One silo's columns; the pointers are read only on the rank that hosts it (`here`).
+struct SiloColumns {
+  std::string name;
+  int64_t samples = 0;
+  double threshold = 0;
+  bool here = false;
+  const double* score = nullptr;
+  const double* warmup_loss = nullptr;
+  const double* ifd = nullptr;
+  const uint8_t* selected = nullptr;
+};
+
+// Collective over `comm` (MPI-IO): every rank passes every silo in the same order with its
+// own hosted ones marked `here`; rank 0 passes the anchors and learning rates (others may
+// pass empty vectors, `anchor_samples` and `checkpoints` give the sizes everywhere).
+void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector<SiloColumns>& silos,
+                       int64_t anchor_samples, const std::vector<double>& anchor_score, int64_t checkpoints,
+                       const std::vector<double>& lrs, double threshold, const std::string& config_ini);
+
+// One set's projected features at one checkpoint (n × k float32, row-major).
+void write_features_file(const std::string& path, const float* data, int64_t n, int64_t k, double lr,
+                         int64_t checkpoints, uint64_t project_seed);
+
+}  // namespace clues

@@ -1,0 +1,85 @@
+// The phases of a clues run, in order, each a function of the run context (what was
+// decided once) and the run (what earlier phases produced), in a file of its own:
+//   base_model          lib/phases/base_model.cpp  the base: pretrained or loaded, saved to base.h5
+//   warm_up             lib/phases/warmup.cpp      rounds of local training and averaging
+//   score_checkpoints   lib/phases/scoring.cpp     every sample and anchor at every checkpoint
+//   select_samples      lib/phases/selection.cpp   thresholds, selection, baselines' losses
+//   compare_selections  lib/phases/comparison.cpp  fine-tune and evaluate each comparison row
+//   write_outputs       lib/phases/outputs.cpp     scores.h5, comparison.md, report.json last
+// Each phase skips what it finds done in the output folder (resume) in one place, and
+// asks io/ to write its files. Private samples never leave the rank hosting their silo:
+// only weights, Adam moments, gradients of public data and scalar scores travel.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "io/report.h"
+#include "lib/checkpoint.h"
+#include "lib/model.h"
+#include "lib/run_context.h"
+#include "lib/train.h"
+
+namespace clues {
+
+// What the phases compute for one silo this rank hosts.
+struct HostedSilo {
+  const SiloEntry* entry = nullptr;
+  std::vector<double> score;         // CLUES score per sample (mean over checkpoints of lr·dot)
+  std::vector<double> anchor_score;  // the anchors under this silo's own moments (select.anchor_moments=silo)
+  double tau = 0;                    // the threshold this silo applies
+  std::vector<uint8_t> selected;
+  std::vector<double> loss, ifd;     // under the warm-up's final model (perplexity and IFD baselines)
+  double test_loss = -1;             // of the warm-up's final model on --test
+};
+
+// Every silo's results gathered on rank 0 in silo order (other ranks: empty), for the
+// comparison's figures and the report.
+struct Gathered {
+  std::vector<std::vector<double>> score, loss, ifd;
+  std::vector<std::vector<uint8_t>> selected, labels;
+  std::vector<double> test_loss;
+};
+
+struct RunState {
+  Decoder model{nullptr};
+  NamedTensors named;                 // trainable parameters by name
+  std::vector<torch::Tensor> params;  // the same tensors
+  int64_t P = 0;                      // trainable values
+  torch::Tensor theta0;               // the base's trainable weights (flat): every fine-tuning starts here
+  torch::Tensor theta;                // the warm-up's final global weights
+  std::vector<HostedSilo> mine;       // this rank's silos, in silo order
+  std::vector<double> anchor_score;   // rank 0: anchors under the server's moments
+  std::vector<double> lrs;            // mean learning rate of each checkpoint
+  double tau = 0;                     // the global threshold
+  std::vector<double> silo_tau;       // every rank: the threshold each silo applied
+  Gathered all;
+  RunSummary summary;
+
+  HostedSilo& hosted(int64_t silo);
+};
+
+RunState base_model(RunContext& ctx);
+void warm_up(RunContext& ctx, RunState& run);
+void score_checkpoints(RunContext& ctx, RunState& run);
+void select_samples(RunContext& ctx, RunState& run);
+void compare_selections(RunContext& ctx, RunState& run);
+RunSummary write_outputs(RunContext& ctx, RunState& run);
+
+// The selection of comparison row `row` in one silo, from the CLUES scores and selection,
+// the warm-up model's losses and IFD, and the labels (oracle).
+std::vector<uint8_t> row_selection(Row row, const std::vector<double>& score, const std::vector<uint8_t>& clues_selected,
+                                   const std::vector<double>& loss, const std::vector<double>& ifd_values,
+                                   const std::vector<uint8_t>& labels, const Config& cfg, int64_t silo);
+// The ranking behind a row's selection (higher = kept first); empty for rows without one.
+std::vector<double> row_ranking(Row row, const std::vector<double>& score, const std::vector<double>& loss,
+                                const std::vector<double>& ifd_values);
+// Detection figures of a row per silo and pooled (pooled only when every silo has labels;
+// pooled AUROC only when `ranked`). -1 where a figure is not defined (one class only).
+void fill_detection(CompareRow& cr, const std::vector<std::vector<double>>& ranking,
+                    const std::vector<std::vector<uint8_t>>& sel, const std::vector<std::vector<uint8_t>>& labels,
+                    bool ranked);
+
+}  // namespace clues

@@ -1,0 +1,108 @@
+// Phase: outputs. The run summary (rank 0), scores.h5 written by every rank through
+// MPI-IO (each its hosted silos), comparison.md, and report.json last, so that its
+// presence means the run finished.
+#include <numeric>
+
+#include "io/report.h"
+#include "io/scores_file.h"
+#include "io/files.h"
+#include "lib/phases.h"
+#include "lib/select.h"
+
+namespace clues {
+
+namespace {
+
+// The per-silo summary and CLUES's detection figures (as for a comparison row), rank 0.
+void summarise(RunContext& ctx, RunState& run) {
+  const Gathered& all = run.all;
+  RunSummary& summary = run.summary;
+  CompareRow own;
+  own.silos.resize(ctx.silos.size());
+  fill_detection(own, all.score, all.selected, all.labels, true);
+  for (size_t u = 0; u < ctx.silos.size(); ++u) {
+    SiloSummary ss;
+    ss.name = ctx.silos[u].name;
+    ss.threshold = run.silo_tau[u];
+    ss.samples = static_cast<int64_t>(all.score[u].size());
+    ss.kept = std::accumulate(all.selected[u].begin(), all.selected[u].end(), int64_t{0});
+    ss.test_loss = all.test_loss[u];
+    if (!all.labels[u].empty()) {
+      ss.bad_share = static_cast<double>(std::accumulate(all.labels[u].begin(), all.labels[u].end(), int64_t{0})) /
+                     static_cast<double>(ss.samples);
+      const RowSilo& d = own.silos[u];
+      ss.auroc = d.auroc;
+      ss.precision = d.precision;
+      ss.recall = d.recall;
+      ss.f1 = d.f1;
+    }
+    summary.silos.push_back(ss);
+  }
+  summary.pooled_auroc = own.pooled_auroc;
+  summary.pooled_precision = own.pooled_precision;
+  summary.pooled_recall = own.pooled_recall;
+  summary.pooled_f1 = own.pooled_f1;
+}
+
+void write_scores(RunContext& ctx, RunState& run) {
+  std::vector<SiloColumns> cols;
+  for (const auto& e : ctx.silos) {
+    SiloColumns c;
+    c.name = e.name;
+    c.samples = e.samples;
+    c.threshold = run.silo_tau[static_cast<size_t>(e.index)];
+    c.here = ctx.hosts(e.index);
+    if (c.here) {
+      const HostedSilo& s = run.hosted(e.index);
+      c.score = s.score.data();
+      c.warmup_loss = s.loss.data();
+      c.ifd = s.ifd.data();
+      c.selected = s.selected.data();
+    }
+    cols.push_back(c);
+  }
+  write_scores_file(ctx.files.scores(), ctx.comm.raw(), cols, static_cast<int64_t>(ctx.anchor.size()), run.anchor_score,
+                    static_cast<int64_t>(run.lrs.size()), run.lrs, run.tau, ctx.cfg.to_ini());
+}
+
+}  // namespace
+
+RunSummary write_outputs(RunContext& ctx, RunState& run) {
+  const Comm& comm = ctx.comm;
+  run.summary.threshold = run.tau;
+  if (comm.is_root()) summarise(ctx, run);
+  write_scores(ctx, run);
+  ctx.clock.end(comm, "output");
+  run.summary.seconds = ctx.clock.since_start();
+  ctx.clock.timings["total"] = comm.allreduce_max(run.summary.seconds);
+
+  failpoint("before_report", comm.rank());
+  if (comm.is_root()) {
+    std::vector<std::string> names;
+    RunFacts facts;
+    for (const auto& e : ctx.silos) {
+      names.push_back(e.name);
+      facts.host_rank.push_back(e.owner);
+    }
+    if (!run.summary.comparison.empty())
+      write_text_atomic(ctx.files.comparison_md(),
+                        "# Comparison (" + ctx.cfg.out + ")\n\n" + comparison_markdown(run.summary.comparison, names));
+    const Config& cfg = ctx.cfg;
+    facts.threshold_mode = to_string(cfg.select.threshold);
+    facts.anchor_moments = to_string(cfg.select.anchor_moments);
+    facts.engine = to_string(cfg.score.engine);
+    facts.precondition = to_string(cfg.score.precondition);
+    facts.ranks = comm.size();
+    facts.checkpoints = cfg.train.rounds;
+    facts.trainable_params = run.P;
+    facts.truncated_samples = ctx.truncated;
+    facts.anchor_samples = static_cast<int64_t>(ctx.anchor.size());
+    facts.anchor_mean_score = mean(run.anchor_score);
+    facts.timings_s = ctx.clock.timings;
+    write_report(ctx.files.report(), run.summary, facts);
+  }
+  comm.barrier();
+  return run.summary;
+}
+
+}  // namespace clues

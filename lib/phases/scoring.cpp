@@ -1,0 +1,156 @@
+// Phase: scoring. At every warm-up checkpoint c: the validation gradient ḡ_c (chunks
+// spread over ranks, summed in chunk order), then for every hosted silo's samples (and the
+// anchors) score_i += lr_c · ⟨Γ(g_i), ḡ_c⟩ / C with Γ from the silo's or the server's Adam
+// moments. Resume: each set's dots go batch by batch into a journal (io/layout.h), and a
+// killed job goes on after the last complete batch.
+#include "io/error.h"
+#include "io/files.h"
+#include "io/h5.h"
+#include "io/scores_file.h"
+#include "lib/batches.h"
+#include "lib/collectives.h"
+#include "lib/engines.h"
+#include "lib/log.h"
+#include "lib/phases.h"
+#include "lib/score.h"
+
+namespace clues {
+
+namespace {
+
+// Scores sets of samples at one checkpoint and adds them to their running scores.
+class CheckpointScorer {
+ public:
+  CheckpointScorer(RunContext& ctx, RunState& run, int64_t c, Progress& progress, int64_t& done_work)
+      : ctx_(ctx), run_(run), c_(c), progress_(progress), done_work_(done_work) {
+    const H5File rf = H5File::open_read(ctx.files.round(c));
+    unflatten_into(read_flat(rf, "/trainable", run.named), run.params);
+    lr_ = rf.attr_f64("/", "lr");
+    server_ = preconditioner(rf, "/server");
+    gbar_ = validation_gradient();
+    if (project_dim() > 0 && ctx.comm.is_root()) {
+      make_dirs(ctx.files.features_dir());
+      write_features("validation", project(gbar_.unsqueeze(0), project_dim(), ctx.cfg.score.project_seed));
+    }
+    if (project_dim() > 0) make_dirs(ctx.files.features_dir());
+  }
+  double lr() const { return lr_; }
+  const Preconditioner& server() const { return server_; }
+
+  // Γ for a set scored with the moments stored in `group` of `f` (the identity for SGD).
+  Preconditioner preconditioner(const H5File& f, const std::string& group) const {
+    const ScoreConfig& sc = ctx_.cfg.score;
+    const TrainConfig& tc = ctx_.cfg.train;
+    Preconditioner pre{{}, {}, tc.beta1, tc.beta2, tc.eps};
+    pre.momentum = sc.precondition == Precondition::kAdam;
+    pre.unit = sc.normalize == Normalize::kUnit;
+    if (sc.precondition != Precondition::kSgd) {
+      pre.m = read_flat(f, group + "/m", run_.named).to(ctx_.device);
+      pre.v = read_flat(f, group + "/v", run_.named).to(ctx_.device);
+    }
+    return pre;
+  }
+
+  // Adds lr·dot/C of every sample of `data` to `acc`. Without features the dots go batch by
+  // batch into the set's journal, and what a killed run left there is reused.
+  void accumulate(const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc,
+                  const std::string& set) {
+    const Config& cfg = ctx_.cfg;
+    const int64_t base = done_work_;
+    const int64_t n = static_cast<int64_t>(data.size());
+    std::vector<double> dots;
+    if (project_dim() > 0) {
+      torch::Tensor feats;
+      dots = score_samples(cfg.score, run_.model, data, gbar_, pre, cfg.model.max_seq_len,
+                           [&](int64_t d, int64_t) { progress_.update(base + d); }, &feats);
+      write_features(set, feats);
+    } else {
+      const std::string journal = ctx_.files.dots_journal(c_, set);
+      dots = read_journal(journal);
+      const int64_t resumed = static_cast<int64_t>(dots.size());
+      if (resumed > n)
+        throw IoError(journal + " holds more scores than " + set + " has samples: it belongs to another run; "
+                      "pass --overwrite to start afresh");
+      if (resumed > 0 && resumed < n)
+        log_any(ctx_.comm, "resume: " + set + " at checkpoint " + std::to_string(c_) + " continues after " +
+                               std::to_string(resumed) + " scored samples");
+      for_each_batch(n - resumed, cfg.score.batch_size, [&](int64_t begin, int64_t end) {
+        const std::vector<Encoded> batch(data.begin() + resumed + begin, data.begin() + resumed + end);
+        const auto d = score_samples(cfg.score, run_.model, batch, gbar_, pre, cfg.model.max_seq_len);
+        append_journal(journal, d);
+        dots.insert(dots.end(), d.begin(), d.end());
+        progress_.update(base + static_cast<int64_t>(dots.size()));
+        failpoint("scoring_batch", ctx_.comm.rank());
+      });
+    }
+    accumulate_scores(acc, dots, lr_, cfg.train.rounds);
+    done_work_ += n;
+  }
+
+ private:
+  int64_t project_dim() const { return ctx_.cfg.score.project_dim; }
+
+  // ḡ_c: validation chunks spread over ranks, summed in chunk order.
+  torch::Tensor validation_gradient() {
+    const auto& v = ctx_.validation;
+    const int64_t n = static_cast<int64_t>(v.size());
+    const int64_t vb = ctx_.cfg.score.batch_size;
+    const int size = ctx_.comm.size();
+    return ordered_sum(ctx_.comm, batch_count(n, vb), [size](int64_t j) { return static_cast<int>(j % size); }, run_.P,
+                       [&](int64_t j) { return grad_sum(run_.model, batch_of(v, j * vb, std::min(n, (j + 1) * vb))); },
+                       ctx_.device) /
+           static_cast<double>(n);
+  }
+
+  // features/<set>_round_NNN.h5 (score.project_dim > 0).
+  void write_features(const std::string& set, const torch::Tensor& f) {
+    const auto t = f.to(torch::kCPU, torch::kFloat32).contiguous();
+    write_features_file(ctx_.files.features(set, c_), t.data_ptr<float>(), t.size(0), project_dim(), lr_,
+                        ctx_.cfg.train.rounds, ctx_.cfg.score.project_seed);
+  }
+
+  RunContext& ctx_;
+  RunState& run_;
+  int64_t c_;
+  Progress& progress_;
+  int64_t& done_work_;
+  double lr_ = 0;
+  Preconditioner server_;
+  torch::Tensor gbar_;
+};
+
+}  // namespace
+
+void score_checkpoints(RunContext& ctx, RunState& run) {
+  const Config& cfg = ctx.cfg;
+  const int64_t C = cfg.train.rounds;
+  const bool silo_anchors = cfg.select.anchor_moments == Moments::kSilo;
+  const auto n_anchor = static_cast<int64_t>(ctx.anchor.size());
+  run.anchor_score.assign(ctx.anchor.size(), 0.0);
+  int64_t work = ctx.comm.is_root() ? n_anchor : 0;
+  for (auto& s : run.mine) {
+    work += s.entry->samples + (silo_anchors ? n_anchor : 0);
+    s.anchor_score.assign(silo_anchors ? ctx.anchor.size() : 0, 0.0);
+  }
+  Progress progress(ctx.comm, "scoring (rank 0's share)", work * C, cfg.progress_s);
+  int64_t done_work = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    CheckpointScorer scorer(ctx, run, c, progress, done_work);
+    run.lrs.push_back(scorer.lr());
+    for (auto& s : run.mine) {
+      const std::string& name = s.entry->name;
+      const Preconditioner pre = cfg.score.moments == Moments::kServer
+                                     ? scorer.server()
+                                     : scorer.preconditioner(H5File::open_read(ctx.files.silo_moments(c, name)), "");
+      scorer.accumulate(ctx.load(*s.entry).enc, pre, s.score, "silo_" + name);
+      if (silo_anchors) scorer.accumulate(ctx.anchor, pre, s.anchor_score, "anchor_for_" + name);
+    }
+    if (ctx.comm.is_root()) scorer.accumulate(ctx.anchor, scorer.server(), run.anchor_score, "anchor");
+    failpoint("scored_checkpoint", ctx.comm.rank());
+  }
+  progress.finish();
+  ctx.comm.barrier();
+  ctx.clock.end(ctx.comm, "scoring");
+}
+
+}  // namespace clues

@@ -1,0 +1,106 @@
+// Phase: warm-up. train.rounds rounds of collaborative training on the raw data: every
+// hosted silo trains local_steps from the global weights, then weights and Adam moments
+// are averaged weighted by sample count. After each round the checkpoint files hold what
+// scoring needs: round_NNN.h5 (global weights, server moments, lr) and each silo's own
+// moments. Resume: rounds whose files are all there are skipped.
+#include <cstdio>
+
+#include "io/files.h"
+#include "io/h5.h"
+#include "lib/log.h"
+#include "lib/phases.h"
+
+namespace clues {
+
+namespace {
+
+const char* kPhase = "warmup";  // the silo state files' phase name
+
+// Rounds already done by a killed run: a round counts as done when its global file and
+// every silo's moment file exist. Restores the global weights and each hosted silo's
+// Adam state from the last of them.
+int64_t resume_rounds(RunContext& ctx, RunState& run) {
+  const Comm& comm = ctx.comm;
+  int64_t done = 0;
+  while (done < ctx.cfg.train.rounds) {
+    bool ok = !comm.is_root() || file_exists(ctx.files.round(done));
+    for (const auto& s : run.mine) ok = ok && file_exists(ctx.files.silo_moments(done, s.entry->name));
+    if (!comm.all_ok(ok)) break;
+    ++done;
+  }
+  if (done == 0) return 0;
+  run.theta = read_flat(H5File::open_read(ctx.files.round(done - 1)), "/trainable", run.named).to(ctx.device);
+  for (const auto& s : run.mine) {
+    auto f = H5File::open_read(ctx.files.silo_moments(done - 1, s.entry->name));
+    AdamState st = AdamState::zeros_like(run.params);
+    unflatten_into(read_flat(f, "/m", run.named), st.m);
+    unflatten_into(read_flat(f, "/v", run.named), st.v);
+    st.step = static_cast<int64_t>(f.attr_f64("/", "step"));
+    ctx.files.remove_silo_state(kPhase, s.entry->name);
+    save_silo_state(ctx.files.silo_state(kPhase, s.entry->name), run.theta, st);
+  }
+  log0(comm, "resume: " + std::to_string(done) + " of " + std::to_string(ctx.cfg.train.rounds) +
+                 " warm-up rounds already done");
+  return done;
+}
+
+// The checkpoint files of round r: each hosted silo's own moments, and (rank 0) the
+// global weights with the server's averaged moments.
+void write_round(RunContext& ctx, RunState& run, int64_t r, const RoundResult& rr, double lr) {
+  for (const auto& s : run.mine) {
+    const AdamState st = load_silo_state(ctx.files.silo_state(kPhase, s.entry->name), run.params).adam;
+    write_h5_file(ctx.files.silo_moments(r, s.entry->name), [&](H5File& f) {
+      write_flat(f, "/m", run.named, flatten(st.m));
+      write_flat(f, "/v", run.named, flatten(st.v));
+      f.set_attr("/", "step", static_cast<double>(st.step));
+      f.set_attr("/", "samples", static_cast<double>(s.entry->samples));
+    });
+  }
+  if (ctx.comm.is_root())
+    write_h5_file(ctx.files.round(r), [&](H5File& f) {
+      write_flat(f, "/trainable", run.named, rr.theta);
+      write_flat(f, "/server/m", run.named, rr.m);
+      write_flat(f, "/server/v", run.named, rr.v);
+      f.set_attr("/", "lr", lr);
+      f.set_attr("/", "round", static_cast<double>(r));
+    });
+}
+
+}  // namespace
+
+void warm_up(RunContext& ctx, RunState& run) {
+  const Config& cfg = ctx.cfg;
+  const TrainConfig& tc = cfg.train;
+  const int64_t first_round = cfg.resume ? resume_rounds(ctx, run) : 0;
+  if (first_round == 0) {
+    const AdamState fresh = AdamState::zeros_like(run.params);
+    for (const auto& s : run.mine) {  // a fresh Adam state (and nothing of a killed run's round 0)
+      ctx.files.remove_silo_state(kPhase, s.entry->name);
+      save_silo_state(ctx.files.silo_state(kPhase, s.entry->name), run.theta0, fresh);
+    }
+  }
+  const std::vector<double> counts = ctx.counts();
+  for (int64_t r = first_round; r < tc.rounds; ++r) {
+    const double t_round = elapsed_s();
+    std::vector<LocalSilo> locals;
+    for (const auto& s : run.mine)
+      locals.push_back({s.entry->index, [&ctx, e = s.entry] { return ctx.load(*e).enc; },
+                        ctx.files.silo_state(kPhase, s.entry->name)});
+    const RoundResult rr = federated_round(ctx.comm, run.model, locals, counts, ctx.owner_fn(), run.theta, tc, cfg.seed, r, true);
+    run.theta = rr.theta;
+    const double lr = round_mean_lr(tc, r);
+    write_round(ctx, run, r, rr, lr);
+    failpoint("warmup_round", ctx.comm.rank());
+    const double dt = elapsed_s() - t_round;
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "warm-up round %lld/%lld: train loss %.4f, mean lr %.3g, %s, ETA %s",
+                  static_cast<long long>(r + 1), static_cast<long long>(tc.rounds), rr.loss, lr,
+                  format_seconds(dt).c_str(), format_seconds(dt * static_cast<double>(tc.rounds - r - 1)).c_str());
+    log0(ctx.comm, buf);
+  }
+  for (const auto& s : run.mine) ctx.files.remove_silo_state(kPhase, s.entry->name);  // the moments files hold what scoring needs
+  ctx.comm.barrier();
+  ctx.clock.end(ctx.comm, "warmup");
+}
+
+}  // namespace clues
