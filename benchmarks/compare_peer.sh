@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Scoring speed of clues against the Python peer (shared/peers/reference_scoring.py) on
 # the reference shape, side by side in one run with the same BLAS settings, as ratios.
-# Usage: benchmarks/compare_peer.sh [SAMPLES] (default 256). Needs build/bin/clues-bench-score
-# and Debian's python3-torch (scripts/setup.sh installs both prerequisites).
+# Usage: benchmarks/compare_peer.sh [SAMPLES] (default 256). Needs build/bin/clues-bench-score;
+# the peer runs with the same torch as clues (the pinned wheel, scripts/torch_env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/torch_env.sh
 SAMPLES=${1:-256}
 PEER=${PEER:-../shared/peers/reference_scoring.py}
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}  # both sides; see README
+BENCH=${BENCH:-build/bin/clues-bench-score}
 OUT=$(mktemp)
 run() { echo "$*" >&2; "$@" | tail -n 1 | tee -a "$OUT"; }
 for dt in float32 bfloat16; do
-  run /usr/bin/python3 "$PEER" --engine vmap --samples "$SAMPLES" --threads 1 --dtype "$dt"
-  run /usr/bin/python3 "$PEER" --engine loop --samples "$SAMPLES" --threads 1 --dtype "$dt"
-  run build/bin/clues-bench-score --engine batched --adam --samples "$SAMPLES" --dtype "$dt"
-  run build/bin/clues-bench-score --engine ghost --samples "$SAMPLES" --dtype "$dt"
-  run build/bin/clues-bench-score --engine loop --adam --samples "$SAMPLES" --dtype "$dt"
+  run "$CLUES_PYTHON" "$PEER" --engine vmap --samples "$SAMPLES" --threads 1 --dtype "$dt"
+  run "$CLUES_PYTHON" "$PEER" --engine loop --samples "$SAMPLES" --threads 1 --dtype "$dt"
+  run "$BENCH" --engine batched --adam --samples "$SAMPLES" --dtype "$dt"
+  run "$BENCH" --engine ghost --samples "$SAMPLES" --dtype "$dt"
+  run "$BENCH" --engine loop --adam --samples "$SAMPLES" --dtype "$dt"
 done
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys

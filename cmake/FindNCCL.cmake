@@ -1,8 +1,17 @@
 # FindNCCL: finds NCCL's header and library and defines the IMPORTED target NCCL::nccl.
-# Looks in NCCL_HOME / NCCL_ROOT (CMake variable or environment), then next to the CUDA
-# toolkit (CUDAToolkit_ROOT, /usr/local/cuda: include, lib, lib64, targets/*/), then the
-# system paths. Sets NCCL_FOUND, NCCL_INCLUDE_DIR, NCCL_LIBRARY, NCCL_VERSION.
+# Looks in NCCL_HOME / NCCL_ROOT (CMake variable or environment), then beside LibTorch
+# when it comes from the torch wheel (site-packages/nvidia/nccl: one process must load one
+# NCCL, and LibTorch's CUDA library needs its own), then next to the CUDA toolkit
+# (CUDAToolkit_ROOT, /usr/local/cuda: include, lib, lib64, targets/*/), then the system
+# paths. Sets NCCL_FOUND, NCCL_INCLUDE_DIR, NCCL_LIBRARY, NCCL_VERSION.
 set(_nccl_hints ${NCCL_HOME} $ENV{NCCL_HOME} ${NCCL_ROOT} $ENV{NCCL_ROOT})
+if(TORCH_LIBRARY)
+  get_filename_component(_torch_libdir "${TORCH_LIBRARY}" DIRECTORY)
+  if(EXISTS "${_torch_libdir}/../../nvidia/nccl/include/nccl.h")
+    get_filename_component(_wheel_nccl "${_torch_libdir}/../../nvidia/nccl" ABSOLUTE)
+    list(APPEND _nccl_hints ${_wheel_nccl})
+  endif()
+endif()
 if(CUDAToolkit_LIBRARY_ROOT)
   list(APPEND _nccl_hints ${CUDAToolkit_LIBRARY_ROOT})
 endif()
@@ -10,8 +19,12 @@ list(APPEND _nccl_hints /usr/local/cuda)
 file(GLOB _nccl_target_dirs LIST_DIRECTORIES true /usr/local/cuda/targets/*)
 list(APPEND _nccl_hints ${_nccl_target_dirs})
 
-find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${_nccl_hints} ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include)
-find_library(NCCL_LIBRARY nccl HINTS ${_nccl_hints} ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib64 lib)
+find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${_nccl_hints} ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include NO_DEFAULT_PATH)
+find_path(NCCL_INCLUDE_DIR nccl.h PATH_SUFFIXES include)
+# The wheel ships only the versioned name.
+find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 NAMES_PER_DIR HINTS ${_nccl_hints} ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib64 lib
+             NO_DEFAULT_PATH)
+find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2)
 
 if(NCCL_INCLUDE_DIR AND EXISTS "${NCCL_INCLUDE_DIR}/nccl.h")
   file(STRINGS "${NCCL_INCLUDE_DIR}/nccl.h" _nccl_version_lines REGEX "^#define NCCL_(MAJOR|MINOR|PATCH) ")

@@ -2,7 +2,7 @@
 # a demo run, and the per-silo flags of a demo data folder.
 #   demo_prepare DATA PER_SILO  all of it: set up, build, demo_data, demo_env, demo_silo_flags
 #   demo_data DATA PER_SILO   writes the demo data (make_demo_data.py) into DATA
-#   demo_env                  Open MPI as root, one thread, OpenBLAS's SkylakeX kernel
+#   demo_env                  Open MPI as root, one LibTorch thread per rank
 #   demo_silo_flags DATA      fills the arrays SILO_FLAGS (--silo/--labels/--test, for
 #                             clues run) and LABEL_FLAGS (--labels, for plot_scores.py)
 
@@ -24,11 +24,6 @@ demo_data() {
 
 demo_env() {
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-  # Debian's OpenBLAS does not recognise recent Intel CPUs and falls back to a slow generic
-  # kernel; on CPUs with AVX-512 the SkylakeX kernel is about 7x faster (speed only).
-  if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q avx512f /proc/cpuinfo 2>/dev/null; then
-    export OPENBLAS_CORETYPE=SkylakeX
-  fi
 }
 
 demo_silo_flags() {

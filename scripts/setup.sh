@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything clues needs to build, test and run its demo, from Debian's
-# packages. Idempotent: safe to run again; apt-get skips what is installed.
+# Installs everything clues needs to build, test and run its demo: Debian's packages, and
+# LibTorch 2.x with CUDA from PyPI's torch wheel in a virtual environment outside the
+# checkout (scripts/torch_env.sh pins the version; about 5.5 GB and 2-4 minutes the first
+# time, reused after). Idempotent: safe to run again; what is installed is skipped.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/torch_env.sh
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PACKAGES=(
   build-essential cmake pkg-config
-  libtorch-dev                       # LibTorch 1.13, CPU build
-  libopenblas0-openmp                # fast BLAS for LibTorch (else reference BLAS, ~5x slower)
+  python3-venv python3-pip           # the virtual environment of the torch wheel (LibTorch)
   libopenmpi-dev openmpi-bin         # MPI
   libhdf5-openmpi-dev                # parallel HDF5
   libboost-program-options-dev       # command line + INI config
@@ -19,7 +22,6 @@ PACKAGES=(
   dict-freedict-eng-deu dict-freedict-eng-fra dict-freedict-eng-ita
   dict-freedict-eng-spa dict-freedict-eng-por dict-freedict-eng-nld  # demo data
   python3 python3-h5py python3-numpy python3-matplotlib  # helper scripts, figures
-  python3-torch                      # the Python peer of the scoring benchmark (benchmarks/compare_peer.sh)
 )
 
 missing=()
@@ -27,11 +29,24 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#PACKAGES[@]} packages already installed"
-  exit 0
+  echo "setup: all ${#PACKAGES[@]} Debian packages already installed"
+else
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# LibTorch: the torch wheel (CUDA build; it also runs on machines without a GPU). The
+# environment sees Debian's python3 packages too (h5py, numpy for the helper scripts).
+if "$CLUES_PYTHON" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$CLUES_TORCH_VERSION')" 2>/dev/null; then
+  echo "setup: torch $CLUES_TORCH_VERSION already in $CLUES_VENV"
+else
+  echo "setup: installing torch==$CLUES_TORCH_VERSION from PyPI into $CLUES_VENV (about 5.5 GB)"
+  rm -rf "$CLUES_VENV"
+  mkdir -p "$(dirname "$CLUES_VENV")"
+  /usr/bin/python3 -m venv --system-site-packages "$CLUES_VENV.tmp"
+  "$CLUES_VENV.tmp/bin/pip" install --quiet --disable-pip-version-check "torch==$CLUES_TORCH_VERSION"
+  mv "$CLUES_VENV.tmp" "$CLUES_VENV"  # complete or not there: a killed install is redone
+fi
 echo "setup: done"
