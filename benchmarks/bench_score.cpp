@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   double lora_alpha = 16;
   int threads = 1;
   uint64_t seed = 0;
-  std::string dtype = "float32", engine = "batched";
+  std::string dtype = "float32", engine = "batched", device = "cpu";
   bool adam = false;
   po::options_description opts("clues-bench-score: per-sample scoring throughput (one JSON line)");
   opts.add_options()("help,h", "help")
@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
       ("batch", po::value(&batch)->default_value(batch), "")
       ("threads", po::value(&threads)->default_value(threads), "0 keeps LibTorch's default")
       ("seed", po::value(&seed)->default_value(seed), "")
-      ("dtype", po::value(&dtype)->default_value(dtype), "float32 | bfloat16 (bfloat16 also reports its score error against float32)");
+      ("dtype", po::value(&dtype)->default_value(dtype), "float32 | bfloat16 (bfloat16 also reports its score error against float32)")
+      ("device", po::value(&device)->default_value(device), "cpu | cuda (GPU 0)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -74,6 +75,10 @@ int main(int argc, char** argv) {
   }
   if (dtype != "float32" && dtype != "bfloat16") {
     std::cerr << "clues-bench-score: --dtype must be float32 or bfloat16\n";
+    return 2;
+  }
+  if (device != "cpu" && device != "cuda") {
+    std::cerr << "clues-bench-score: --device must be cpu or cuda\n";
     return 2;
   }
   if (engine == "ghost" && adam) {
@@ -99,7 +104,12 @@ int main(int argc, char** argv) {
         if (p.key().find("lora_B") != std::string::npos) p.value().normal_(0.0, 0.01);
     }
     const auto st = dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
-    model->to(st);
+    const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    model->to(dev, st);
+    // Wall time of work queued on the GPU: wait for it before reading the clock.
+    auto sync = [&] {
+      if (dev.is_cuda()) torch::cuda::synchronize();
+    };
     auto gen = at::detail::createCPUGenerator(seed);
     const auto data = random_samples(samples, seq, prompt, vocab, gen);
     const auto vdata = random_samples(validation, seq, prompt, vocab, gen);
@@ -108,8 +118,10 @@ int main(int argc, char** argv) {
     if (adam) pre = {torch::randn({P}, gen) * 1e-4, torch::rand({P}, gen) * 1e-6, 0.9, 0.999, 1e-8};
     const double lr = 2e-5;
 
+    sync();
     double t0 = now_s();
     const auto target = grad_sum(model, batch_of(vdata, 0, validation)) / static_cast<double>(validation);
+    sync();
     const double t_validation = now_s() - t0;
 
     ScoreConfig sc;
@@ -117,6 +129,7 @@ int main(int argc, char** argv) {
     sc.batch_size = batch;
     t0 = now_s();
     auto dots = score_samples(sc, model, data, target, pre, seq);
+    sync();
     const double elapsed = now_s() - t0;
     double checksum = 0;
     for (double d : dots) checksum += lr * d;
@@ -129,6 +142,7 @@ int main(int argc, char** argv) {
       for (const auto& p : params) p.mutable_grad() = torch::Tensor();
       per_sample_loss(model, make_batch(batch_of(data, begin, end))).mean().backward();
     });
+    sync();
     const double t_train = now_s() - t0;
 
     nlohmann::json out{{"engine", engine}, {"adam", adam}, {"dtype", dtype}, {"samples", samples},
@@ -136,10 +150,10 @@ int main(int argc, char** argv) {
                        {"train_step_samples_per_s", static_cast<double>(samples) / t_train},
                        {"ratio_vs_train_step", t_train / elapsed}, {"validation_seconds", t_validation},
                        {"trainable_params", P}, {"threads", torch::get_num_threads()}, {"batch", batch},
-                       {"score_checksum", checksum}};
+                       {"score_checksum", checksum}, {"device", device}};
     if (dtype == "bfloat16") {
       // The same engine in float32 on the same (bfloat16-rounded) weights and target.
-      model->to(torch::kFloat32);
+      model->to(dev, torch::kFloat32);
       const auto ref = score_samples(sc, model, data, target, pre, seq);
       double max_err = 0, max_ref = 0, num = 0, den_a = 0, den_b = 0, ma = 0, mb = 0;
       for (size_t i = 0; i < ref.size(); ++i) {

@@ -49,4 +49,6 @@ else
   "$CLUES_VENV.tmp/bin/pip" install --quiet --disable-pip-version-check "torch==$CLUES_TORCH_VERSION"
   mv "$CLUES_VENV.tmp" "$CLUES_VENV"  # complete or not there: a killed install is redone
 fi
+# The packages the device check (scripts/gpu_check.sh) builds against, for its CPU half.
+scripts/device_debs.sh "$CLUES_DEVICE_DEBS"
 echo "setup: done"

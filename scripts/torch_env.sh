@@ -8,3 +8,6 @@ CLUES_PYTHON=$CLUES_VENV/bin/python
 clues_torch_prefix() {
   "$CLUES_PYTHON" -c 'import os, torch; print(torch.utils.cmake_prefix_path + ";" + os.path.dirname(torch.__file__))'
 }
+# The Debian packages the device check builds against (scripts/device_debs.sh), kept here
+# so that set-up fetches them once and the ctest device.build_half finds them.
+CLUES_DEVICE_DEBS=${CLUES_DEVICE_DEBS:-${XDG_CACHE_HOME:-$HOME/.cache}/clues/device-debs}
