@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   double lora_alpha = 16;
   int threads = 1;
   uint64_t seed = 0;
-  std::string dtype = "float32", engine = "batched", device = "cpu";
+  std::string dtype = "float32", engine = "batched", device = "cpu", attention = "sdpa";
   bool adam = false;
   po::options_description opts("clues-bench-score: per-sample scoring throughput (one JSON line)");
   opts.add_options()("help,h", "help")
@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
       ("threads", po::value(&threads)->default_value(threads), "0 keeps LibTorch's default")
       ("seed", po::value(&seed)->default_value(seed), "")
       ("dtype", po::value(&dtype)->default_value(dtype), "float32 | bfloat16 (bfloat16 also reports its score error against float32)")
-      ("device", po::value(&device)->default_value(device), "cpu | cuda (GPU 0)");
+      ("device", po::value(&device)->default_value(device), "cpu | cuda (GPU 0)")
+      ("attention", po::value(&attention)->default_value(attention), "sdpa (fused) | manual (the reference)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
     mc.lora_alpha = lora_alpha;
     mc.max_seq_len = seq;
     mc.lora_targets = {"q", "v"};
+    mc.attention = parse_choice<Attention>("--attention", attention);
     Decoder model = make_model(mc, seed);
     {
       torch::NoGradGuard ng;  // LoRA B non-zero, as in a trained checkpoint (the peer: randn * 0.01)
@@ -150,7 +152,7 @@ int main(int argc, char** argv) {
                        {"train_step_samples_per_s", static_cast<double>(samples) / t_train},
                        {"ratio_vs_train_step", t_train / elapsed}, {"validation_seconds", t_validation},
                        {"trainable_params", P}, {"threads", torch::get_num_threads()}, {"batch", batch},
-                       {"score_checksum", checksum}, {"device", device}};
+                       {"score_checksum", checksum}, {"device", device}, {"attention", attention}};
     if (dtype == "bfloat16") {
       // The same engine in float32 on the same (bfloat16-rounded) weights and target.
       model->to(dev, torch::kFloat32);

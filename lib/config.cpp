@@ -106,6 +106,11 @@ const std::vector<Choice<Finetune>>& choices<Finetune>() {
   return c;
 }
 template <>
+const std::vector<Choice<Attention>>& choices<Attention>() {
+  static const std::vector<Choice<Attention>> c = {{Attention::kManual, "manual"}, {Attention::kSdpa, "sdpa"}};
+  return c;
+}
+template <>
 const std::vector<Choice<Engine>>& choices<Engine>() {
   static const std::vector<Choice<Engine>> c = {{Engine::kLoop, "loop"}, {Engine::kBatched, "batched"}, {Engine::kGhost, "ghost"}};
   return c;
@@ -165,6 +170,7 @@ E parse_choice(const std::string& key, const std::string& text) {
 CLUES_ENUM(Device)
 CLUES_ENUM(Finetune)
 CLUES_ENUM(Engine)
+CLUES_ENUM(Attention)
 CLUES_ENUM(Precondition)
 CLUES_ENUM(Moments)
 CLUES_ENUM(Normalize)
@@ -313,6 +319,7 @@ std::vector<ConfigKey> make_keys() {
       key("model.hidden", F(model.hidden), "SwiGLU hidden width", true),
       key("model.max_seq_len", F(model.max_seq_len), "tokens per sample, longer ones are truncated", true),
       key("model.rope_base", F(model.rope_base), "rotary base", true),
+      key("model.attention", F(model.attention), "sdpa (fused scaled_dot_product_attention) | manual (the reference: matmul, mask, softmax)", true),
       key("model.finetune", F(model.finetune), "lora | full"),
       key("model.lora_rank", F(model.lora_rank), "LoRA rank"),
       key("model.lora_alpha", F(model.lora_alpha), "LoRA alpha (scale = alpha / rank)"),

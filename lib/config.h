@@ -18,6 +18,7 @@ struct NamedPath {
 
 enum class Device { kAuto, kCpu, kCuda };               // auto: cuda when there is a GPU
 enum class Finetune { kLora, kFull };
+enum class Attention { kManual, kSdpa };            // manual: the reference (matmul, mask, softmax)
 enum class Engine { kLoop, kBatched, kGhost };          // loop: the reference
 enum class Precondition { kAdam, kRms, kSgd };
 enum class Moments { kSilo, kServer };                  // whose Adam moments score a set
@@ -47,6 +48,7 @@ struct ModelConfig {
   int64_t hidden = 344;       // SwiGLU hidden width
   int64_t max_seq_len = 128;  // longer samples are truncated (counted and reported)
   double rope_base = 10000.0;
+  Attention attention = Attention::kSdpa;  // sdpa: LibTorch's fused scaled_dot_product_attention
   Finetune finetune = Finetune::kLora;
   int64_t lora_rank = 8;
   double lora_alpha = 16.0;

@@ -56,7 +56,7 @@ torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch
 
 }  // namespace
 
-BlockImpl::BlockImpl(const ModelConfig& c, int64_t layer) : heads(c.heads) {
+BlockImpl::BlockImpl(const ModelConfig& c, int64_t layer) : heads(c.heads), sdpa(c.attention == Attention::kSdpa) {
   const double resid = 1.0 / std::sqrt(2.0 * static_cast<double>(c.layers));
   attn_norm = register_module("attn_norm", RMSNorm(c.d_model));
   auto lin = [&](const char* name, int64_t in, int64_t out, double s) {
@@ -81,9 +81,15 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& co
   auto vh = v(h).view({B, T, heads, Dh}).transpose(1, 2);
   qh = rope(qh, cos, sin);
   kh = rope(kh, cos, sin);
-  auto att = torch::matmul(qh, kh.transpose(-1, -2)) / std::sqrt(static_cast<double>(Dh));
-  att = (att + mask).softmax(-1);
-  auto y = torch::matmul(att, vh).transpose(1, 2).reshape({B, T, D});
+  torch::Tensor y;
+  if (sdpa) {  // one fused kernel; the mask (causal, or block-diagonal causal for packed rows) as is
+    y = at::scaled_dot_product_attention(qh, kh, vh, mask);
+  } else {     // the reference
+    auto att = torch::matmul(qh, kh.transpose(-1, -2)) / std::sqrt(static_cast<double>(Dh));
+    att = (att + mask).softmax(-1);
+    y = torch::matmul(att, vh);
+  }
+  y = y.transpose(1, 2).reshape({B, T, D});
   auto x1 = x + o(y);
   auto h2 = mlp_norm(x1);
   return x1 + down(F::silu(gate(h2)) * up(h2));

@@ -59,6 +59,7 @@ class BlockImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask);
   int64_t heads;
+  bool sdpa = true;  // fused attention (model.attention); else the reference below it
   RMSNorm attn_norm{nullptr}, mlp_norm{nullptr};
   Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
 };
