@@ -46,11 +46,19 @@ int main(int argc, char** argv) {
     if (args[0] != "run") throw clues::InputError("unknown command \"" + args[0] + "\"\n" + kUsage);
     clues::Config cfg;
     std::string help;
-    if (!clues::parse_run_options({args.begin() + 1, args.end()}, cfg, help)) {
-      if (comm.is_root()) std::cout << help;
-      return 0;
+    try {
+      if (!clues::parse_run_options({args.begin() + 1, args.end()}, cfg, help)) {
+        if (comm.is_root()) std::cout << help;
+        return 0;
+      }
+      cfg.validate();
+    } catch (const clues::InputError& e) {
+      // Every rank parsed the same options and failed the same way, before any collective:
+      // one message (rank 0's), and every rank leaves with the same status.
+      if (comm.is_root()) std::cerr << "clues: error: " << e.what() << std::endl;
+      return 2;
     }
-    const auto ctx = clues::make_run_context(cfg, comm);  // validates, then checks every input
+    const auto ctx = clues::make_run_context(cfg, comm, /*validated=*/true);  // then checks every input
     const clues::RunSummary s = clues::run(*ctx);
     if (comm.is_root()) std::cout << clues::format_summary(s) << "outputs in " << cfg.out << "\n";
     return 0;

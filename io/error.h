@@ -28,6 +28,12 @@ class IoError : public Error {
   explicit IoError(const std::string& what) : Error(what) {}
 };
 
+// A loss, gradient, optimizer state or score is NaN or infinite: training diverged.
+class NumericalError : public Error {
+ public:
+  explicit NumericalError(const std::string& what) : Error(what) {}
+};
+
 // An MPI call failed.
 class MpiError : public Error {
  public:

@@ -1,6 +1,7 @@
 // JSONL and label-file readers (io/jsonl.h), on nlohmann::json.
 #include "io/jsonl.h"
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -25,7 +26,10 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-[[noreturn]] void bad_line(const std::string& path, size_t line_no, const std::string& why) {
+[[noreturn]] void bad_line(const std::string& path, size_t line_no, std::string why) {
+  // A parser's message may quote the line: keep it short, whatever the line's length.
+  constexpr size_t kMax = 240;
+  if (why.size() > kMax) why = why.substr(0, kMax) + "... (" + std::to_string(why.size() - kMax) + " more characters)";
   std::ostringstream os;
   os << path << ":" << line_no << ": " << why
      << "\nHINT: every line must be one JSON object with string fields \"instruction\" and "
@@ -36,6 +40,9 @@ std::vector<std::string> split_lines(const std::string& text) {
 }  // namespace
 
 std::string read_text(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(path + " is a directory, not a file: give the path of the file itself");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open " + path + " for reading: check the path");
   std::ostringstream os;
@@ -87,7 +94,7 @@ std::vector<uint8_t> read_labels(const std::string& path) {
       labels.push_back(s == "1" ? 1 : 0);
     } else {
       throw InputError(path + ":" + std::to_string(i + 1) + ": expected 0 (clean) or 1 (low quality), got \"" +
-                       lines[i] + "\"");
+                       lines[i].substr(0, 40) + (lines[i].size() > 40 ? "...\"" : "\""));
     }
   }
   return labels;

@@ -73,6 +73,7 @@ struct Report {
   std::optional<Detection> pooled;
   std::map<std::string, ReportRow> comparison;
   std::map<std::string, double> timings_s;
+  std::vector<std::string> warnings;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Detection, auroc, precision, recall, f1)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Labels, bad_share, auroc, precision, recall, f1)
@@ -83,7 +84,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportRow, macro_test_loss, macro_test_loss_s
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportAnchor, samples, mean_score)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Report, threshold, threshold_mode, anchor_moments, engine, precondition, ranks,
                                    checkpoints, trainable_params, truncated_samples, anchor, silos, pooled, comparison,
-                                   timings_s)
+                                   timings_s, warnings)
 
 Report make_report(const RunSummary& s, const RunFacts& facts) {
   Report r;
@@ -123,6 +124,7 @@ Report make_report(const RunSummary& s, const RunFacts& facts) {
     }
   }
   r.timings_s = facts.timings_s;
+  r.warnings = facts.warnings;
   return r;
 }
 

@@ -55,6 +55,7 @@ struct RunFacts {
   double anchor_mean_score = 0;
   std::vector<int> host_rank;  // per silo, in --silo order
   std::map<std::string, double> timings_s;
+  std::vector<std::string> warnings;  // collapse, scores without information
 };
 
 // report.json (atomically; callers write it last).

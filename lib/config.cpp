@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -52,7 +54,17 @@ void Config::validate() const {
     for (const auto& t : *list)
       require(names.count(t.name), "\"" + t.name + "=" + t.path + "\" names no silo; silos are: " +
                                        join(std::vector<std::string>(names.begin(), names.end()), ", "));
-  require(threads >= 1, "threads must be at least 1");
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  require(threads >= 1 && threads <= cores, "threads must be between 1 and the " + std::to_string(cores) +
+                                                " cores of this machine (LibTorch threads per rank), not " +
+                                                std::to_string(threads));
+  require(progress_s > 0, "progress must be positive (seconds between progress lines)");
+  for (const auto* list : {&tests, &labels}) {
+    std::set<std::string> seen;
+    for (const auto& t : *list)
+      require(seen.insert(t.name).second, "silo \"" + t.name + "\" is given two " +
+                                              (list == &tests ? "--test" : "--labels") + " files: keep one");
+  }
   const auto& m = model;
   require(m.vocab >= 260, "model.vocab must be at least 260 (bytes plus special tokens)");
   require(m.d_model > 0 && m.heads > 0 && m.d_model % m.heads == 0, "model.d_model must be a positive multiple of model.heads");
@@ -70,7 +82,10 @@ void Config::validate() const {
   require(t.rounds >= 1, "train.rounds must be at least 1");
   require(t.local_steps >= 1, "train.local_steps must be at least 1");
   require(t.batch_size >= 1, "train.batch_size must be at least 1");
-  require(t.lr > 0, "train.lr must be positive");
+  require(std::isfinite(t.lr) && t.lr > 0, "train.lr must be a positive finite number");
+  require(std::isfinite(t.eps) && t.eps > 0, "train.eps must be positive (it keeps Adam's division finite; 1e-8 is usual)");
+  require(std::isfinite(t.weight_decay) && t.weight_decay >= 0, "train.weight_decay must be 0 or positive");
+  require(std::isfinite(t.grad_clip) && t.grad_clip >= 0, "train.grad_clip must be 0 (off) or a positive norm");
   require(t.warmup_frac >= 0 && t.warmup_frac < 1, "train.warmup_frac must be in [0, 1)");
   require(t.min_lr_frac >= 0 && t.min_lr_frac <= 1, "train.min_lr_frac must be in [0, 1]");
   require(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)");
@@ -85,7 +100,8 @@ void Config::validate() const {
   const auto& s = select;
   require(s.quantile >= 0 && s.quantile <= 1, "select.quantile must be in [0, 1]");
   require(s.keep_ratio >= 0 && s.keep_ratio <= 1, "select.keep_ratio must be in [0, 1]");
-  require(pretrain.steps >= 1 && pretrain.batch_size >= 1 && pretrain.lr > 0,
+  require(std::isfinite(s.value), "select.value must be a finite number");
+  require(pretrain.steps >= 1 && pretrain.batch_size >= 1 && std::isfinite(pretrain.lr) && pretrain.lr > 0,
           "pretrain.steps, pretrain.batch_size and pretrain.lr must be positive");
   require(pretrain.corpus.empty() || !pretrain.cache.empty(), "pretrain.cache: give a folder for the pretrained base");
   require(pretrain.seed >= -1, "pretrain.seed must be -1 (the run's seed) or a seed >= 0");

@@ -57,6 +57,7 @@ struct RunState {
   std::vector<double> silo_tau;       // every rank: the threshold each silo applied
   Gathered all;
   RunSummary summary;
+  std::vector<std::string> warnings;  // rank 0: what report.json and the log warn about
 
   HostedSilo& hosted(int64_t silo);
 };

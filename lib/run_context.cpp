@@ -70,7 +70,30 @@ int64_t file_size_or_zero(const std::string& p) {
 
 // Checks the output folder against --resume / --overwrite and creates it; rank 0 only,
 // after every input was read and checked.
+// Every input file of the run (silos, public sets, tests, labels, pretraining corpus).
+std::vector<std::string> input_files(const Config& cfg) {
+  std::vector<std::string> in = {cfg.validation, cfg.anchor};
+  for (const auto* list : {&cfg.silos, &cfg.tests, &cfg.labels})
+    for (const auto& p : *list) in.push_back(p.path);
+  in.insert(in.end(), cfg.pretrain.corpus.begin(), cfg.pretrain.corpus.end());
+  return in;
+}
+
 void prepare_output(const Config& cfg, const RunLayout& files) {
+  // Inputs inside the output folder could be overwritten or removed by this run.
+  const fs::path out = fs::weakly_canonical(cfg.out);
+  for (const auto& f : input_files(cfg)) {
+    const fs::path p = fs::weakly_canonical(f);
+    auto o = out.begin(), q = p.begin();
+    while (o != out.end() && q != p.end() && *o == *q) ++o, ++q;
+    if (o == out.end())
+      throw InputError("the input " + f + " lies inside the output folder " + cfg.out +
+                       ", which this run writes and may clear: move it out, or choose another --out");
+  }
+  // A folder with files but no clues run in it is someone else's: never write into it.
+  if (!cfg.overwrite && fs::exists(cfg.out) && !fs::is_empty(cfg.out) && !fs::exists(files.run_config()))
+    throw InputError(cfg.out + " holds files but no run of clues (no run_config.ini): choose an empty or new --out, "
+                     "or pass --overwrite to write the run beside them");
   const bool has_ckpt = fs::exists(files.checkpoints()) && !fs::is_empty(files.checkpoints());
   if (cfg.overwrite) {
     for (const auto& e : RunLayout::entries()) fs::remove_all(files.out() + "/" + e);
@@ -135,8 +158,8 @@ std::vector<int> assign_silos(const std::vector<int64_t>& sizes, int ranks) {
   return owner;
 }
 
-std::unique_ptr<RunContext> make_run_context(const Config& cfg, const Comm& world) {
-  cfg.validate();
+std::unique_ptr<RunContext> make_run_context(const Config& cfg, const Comm& world, bool validated) {
+  if (!validated) cfg.validate();
   auto ctx = std::make_unique<RunContext>();
   ctx->cfg = cfg;
   ctx->comm = world;

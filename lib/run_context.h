@@ -81,10 +81,10 @@ struct RunContext {
 // the split is deterministic and needs no silo's content on another rank.
 std::vector<int> assign_silos(const std::vector<int64_t>& sizes, int ranks);
 
-// Collective. Validates the configuration, prints it (rank 0), picks the device and makes
-// the NCCL link, reads and checks every input (each rank its own silos), and only then
-// prepares the output folder (--resume / --overwrite rules). Throws InputError for bad
-// input with nothing written.
-std::unique_ptr<RunContext> make_run_context(const Config& cfg, const Comm& world);
+// Collective. Validates the configuration (unless the caller already did: `validated`),
+// prints it (rank 0), picks the device and makes the NCCL link, reads and checks every
+// input (each rank its own silos), and only then prepares the output folder (--resume /
+// --overwrite rules). Throws InputError for bad input with nothing written.
+std::unique_ptr<RunContext> make_run_context(const Config& cfg, const Comm& world, bool validated = false);
 
 }  // namespace clues

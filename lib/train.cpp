@@ -2,6 +2,7 @@
 #include "lib/train.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <random>
@@ -89,7 +90,12 @@ double train_steps(Decoder& model, const std::vector<Encoded>& data, const std::
     loss.backward();
     if (tc.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, tc.grad_clip);
     adamw_step(params, st, tc, lr_at(tc, first_step + s, total));
-    loss_sum += loss.item<double>();
+    const double l = loss.item<double>();
+    if (!std::isfinite(l))
+      throw NumericalError("the training loss is " + std::string(std::isnan(l) ? "NaN" : "infinite") +
+                           " at optimizer step " + std::to_string(first_step + s + 1) +
+                           ": training diverged.\nHINT: lower train.lr, raise train.eps, or keep train.grad_clip on");
+    loss_sum += l;
     if (after_step) after_step(s);
   }
   return loss_sum / static_cast<double>(std::max<int64_t>(steps, 1));
@@ -145,7 +151,12 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
     if (n <= 0) continue;
     unflatten_into(theta, params);
     AdamState st = load_silo_state(s.state, params).adam;
-    loss_local += n / total * train_round(model, s.data(), st, tc, seed, s.index, round);
+    try {
+      loss_local += n / total * train_round(model, s.data(), st, tc, seed, s.index, round);
+    } catch (const NumericalError& e) {
+      throw NumericalError("silo " + (s.name.empty() ? std::to_string(s.index) : s.name) + ", round " +
+                           std::to_string(round + 1) + ": " + e.what());
+    }
     save_silo_state(s.state, flatten(params), st);
     failpoint("silo_trained", comm.rank());
   }

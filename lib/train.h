@@ -79,6 +79,7 @@ struct LocalSilo {
   int64_t index = 0;                                  // position in the job's silo list
   std::function<std::vector<Encoded>()> data;         // loads the silo's samples when it trains
   std::string state;  // its SiloState file; must exist (write a fresh state before round 0)
+  std::string name;   // for messages
 };
 struct RoundResult {
   torch::Tensor theta, m, v;  // averaged trainable weights and Adam moments (flat)

@@ -96,7 +96,7 @@ RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
                           if (picked[k]) subset.push_back(std::move(all[k]));
                         return subset;
                       },
-                      ctx.files.silo_state(kPhase, s.entry->name)});
+                      ctx.files.silo_state(kPhase, s.entry->name), s.entry->name});
   }
   for (auto& c : row_counts) c = ctx.comm.allreduce_sum(c);
   rr.samples = std::accumulate(row_counts.begin(), row_counts.end(), 0.0);

@@ -1,11 +1,14 @@
 // Phase: outputs. The run summary (rank 0), scores.h5 written by every rank through
 // MPI-IO (each its hosted silos), comparison.md, and report.json last, so that its
 // presence means the run finished.
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "io/report.h"
 #include "io/scores_file.h"
 #include "io/files.h"
+#include "lib/log.h"
 #include "lib/phases.h"
 #include "lib/select.h"
 
@@ -37,6 +40,14 @@ void summarise(RunContext& ctx, RunState& run) {
       ss.f1 = d.f1;
     }
     summary.silos.push_back(ss);
+    // Scores that are all equal select arbitrarily: say so.
+    const auto [lo, hi] = std::minmax_element(all.score[u].begin(), all.score[u].end());
+    if (all.score[u].size() > 1 && *hi - *lo <= 1e-9 * std::max(std::abs(*lo), std::abs(*hi))) {
+      const std::string w = "the scores of silo " + ss.name + " are all equal (" + std::to_string(*lo) +
+                            "): its selection carries no information; check the warm-up's loss and train.lr";
+      log0(ctx.comm, "WARNING: " + w);
+      run.warnings.push_back(w);
+    }
   }
   summary.pooled_auroc = own.pooled_auroc;
   summary.pooled_precision = own.pooled_precision;
@@ -99,6 +110,7 @@ RunSummary write_outputs(RunContext& ctx, RunState& run) {
     facts.anchor_samples = static_cast<int64_t>(ctx.anchor.size());
     facts.anchor_mean_score = mean(run.anchor_score);
     facts.timings_s = ctx.clock.timings;
+    facts.warnings = run.warnings;
     write_report(ctx.files.report(), run.summary, facts);
   }
   comm.barrier();

@@ -3,6 +3,8 @@
 // anchors) score_i += lr_c · ⟨Γ(g_i), ḡ_c⟩ / C with Γ from the silo's or the server's Adam
 // moments. Resume: each set's dots go batch by batch into a journal (io/layout.h), and a
 // killed job goes on after the last complete batch.
+#include <cmath>
+
 #include "io/error.h"
 #include "io/files.h"
 #include "io/h5.h"
@@ -54,7 +56,7 @@ class CheckpointScorer {
   // Adds lr·dot/C of every sample of `data` to `acc`. Without features the dots go batch by
   // batch into the set's journal, and what a killed run left there is reused.
   void accumulate(const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc,
-                  const std::string& set) {
+                  const std::string& set, const std::string& source) {
     const Config& cfg = ctx_.cfg;
     const int64_t base = done_work_;
     const int64_t n = static_cast<int64_t>(data.size());
@@ -83,12 +85,24 @@ class CheckpointScorer {
         failpoint("scoring_batch", ctx_.comm.rank());
       });
     }
+    if (!dots.empty() && injected("nan_score", ctx_.comm.rank())) dots[0] = std::nan("");  // the tests' fault
+    check_finite(dots, set, source);
     accumulate_scores(acc, dots, lr_, cfg.train.rounds);
     done_work_ += n;
   }
 
  private:
   int64_t project_dim() const { return ctx_.cfg.score.project_dim; }
+
+  // Stops the job at the first NaN or infinite score, naming the sample and what to try.
+  void check_finite(const std::vector<double>& dots, const std::string& set, const std::string& source) const {
+    for (size_t i = 0; i < dots.size(); ++i)
+      if (!std::isfinite(dots[i]))
+        throw NumericalError("the score of " + source + ":" + std::to_string(i + 1) + " (" + set + ") at checkpoint " +
+                             std::to_string(c_) + " is " + (std::isnan(dots[i]) ? "NaN" : "infinite") +
+                             ": the warm-up diverged or its moments are broken; no result was written.\nHINT: lower "
+                             "train.lr, raise train.eps, or keep train.grad_clip on; then start again with --overwrite");
+  }
 
   // ḡ_c: validation chunks spread over ranks, summed in chunk order.
   torch::Tensor validation_gradient() {
@@ -142,10 +156,10 @@ void score_checkpoints(RunContext& ctx, RunState& run) {
       const Preconditioner pre = cfg.score.moments == Moments::kServer
                                      ? scorer.server()
                                      : scorer.preconditioner(H5File::open_read(ctx.files.silo_moments(c, name)), "");
-      scorer.accumulate(ctx.load(*s.entry).enc, pre, s.score, "silo_" + name);
-      if (silo_anchors) scorer.accumulate(ctx.anchor, pre, s.anchor_score, "anchor_for_" + name);
+      scorer.accumulate(ctx.load(*s.entry).enc, pre, s.score, "silo_" + name, s.entry->path);
+      if (silo_anchors) scorer.accumulate(ctx.anchor, pre, s.anchor_score, "anchor_for_" + name, cfg.anchor);
     }
-    if (ctx.comm.is_root()) scorer.accumulate(ctx.anchor, scorer.server(), run.anchor_score, "anchor");
+    if (ctx.comm.is_root()) scorer.accumulate(ctx.anchor, scorer.server(), run.anchor_score, "anchor", cfg.anchor);
     failpoint("scored_checkpoint", ctx.comm.rank());
   }
   progress.finish();

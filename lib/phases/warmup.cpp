@@ -3,6 +3,7 @@
 // are averaged weighted by sample count. After each round the checkpoint files hold what
 // scoring needs: round_NNN.h5 (global weights, server moments, lr) and each silo's own
 // moments. Resume: rounds whose files are all there are skipped.
+#include <cmath>
 #include <cstdio>
 
 #include "io/files.h"
@@ -80,14 +81,16 @@ void warm_up(RunContext& ctx, RunState& run) {
     }
   }
   const std::vector<double> counts = ctx.counts();
+  double last_loss = -1;
   for (int64_t r = first_round; r < tc.rounds; ++r) {
     const double t_round = elapsed_s();
     std::vector<LocalSilo> locals;
     for (const auto& s : run.mine)
       locals.push_back({s.entry->index, [&ctx, e = s.entry] { return ctx.load(*e).enc; },
-                        ctx.files.silo_state(kPhase, s.entry->name)});
+                        ctx.files.silo_state(kPhase, s.entry->name), s.entry->name});
     const RoundResult rr = federated_round(ctx.comm, run.model, locals, counts, ctx.owner_fn(), run.theta, tc, cfg.seed, r, true);
     run.theta = rr.theta;
+    last_loss = rr.loss;
     const double lr = round_mean_lr(tc, r);
     write_round(ctx, run, r, rr, lr);
     failpoint("warmup_round", ctx.comm.rank());
@@ -97,6 +100,16 @@ void warm_up(RunContext& ctx, RunState& run) {
                   static_cast<long long>(r + 1), static_cast<long long>(tc.rounds), rr.loss, lr,
                   format_seconds(dt).c_str(), format_seconds(dt * static_cast<double>(tc.rounds - r - 1)).c_str());
     log0(ctx.comm, buf);
+  }
+  // Collapse: a loss near ln(V) is uniform guessing, and the scores will say nothing.
+  const double uniform = std::log(static_cast<double>(cfg.model.vocab));
+  if (last_loss >= 0.95 * uniform) {
+    char buf[320];
+    std::snprintf(buf, sizeof buf, "training collapsed: the warm-up's last train loss %.4f is that of guessing "
+                  "uniformly over %lld tokens (%.4f), so the scores carry no information; lower train.lr",
+                  last_loss, static_cast<long long>(cfg.model.vocab), uniform);
+    log0(ctx.comm, std::string("WARNING: ") + buf);
+    run.warnings.emplace_back(buf);
   }
   for (const auto& s : run.mine) ctx.files.remove_silo_state(kPhase, s.entry->name);  // the moments files hold what scoring needs
   ctx.comm.barrier();
