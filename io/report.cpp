@@ -134,6 +134,9 @@ void write_report(const std::string& path, const RunSummary& s, const RunFacts& 
   nlohmann::json j = make_report(s, facts);
   if (s.comparison.empty()) j.erase("comparison");
   if (j["pooled"].is_null()) j.erase("pooled");
+  for (auto& [name, silo] : j["silos"].items())  // as before: a silo without labels or test set has no such key
+    for (const char* k : {"labels", "test_loss"})
+      if (silo[k].is_null()) silo.erase(k);
   write_text_atomic(path, j.dump(2) + "\n");
 }
 

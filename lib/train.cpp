@@ -109,8 +109,8 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
 
 void save_silo_state(const std::string& path, const torch::Tensor& theta, const AdamState& st) {
   const auto t = theta.reshape(-1).to(torch::kCPU, torch::kFloat32).contiguous();
-  const auto m = flatten(st.m).to(torch::kCPU).contiguous();
-  const auto v = flatten(st.v).to(torch::kCPU).contiguous();
+  const auto m = flatten(st.m).to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto v = flatten(st.v).to(torch::kCPU, torch::kFloat32).contiguous();
   write_state_file(path, st.step, t.numel(), t.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>());
 }
 

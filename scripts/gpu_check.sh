@@ -37,6 +37,10 @@ LIB=$PREFIX/usr/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH="$LIB:$LIB/hdf5/openmpi:$LIB/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export OPAL_PREFIX=$PREFIX/usr PATH=$PREFIX/usr/bin:$PATH
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
+# CMAKE_IGNORE_PREFIX_PATH (below) needs CMake 3.23.
+cmake_version=$(cmake --version | sed -n 's/^cmake version \([0-9]*\.[0-9]*\).*/\1/p')
+[ "$(printf '%s\n3.23\n' "$cmake_version" | sort -V | head -1)" = 3.23 ] ||
+  { echo "gpu_check: CMake $cmake_version; 3.23 or newer is needed" >&2; exit 2; }
 TORCH_PREFIX=$("$PYTHON" -c 'import os, torch; print(torch.utils.cmake_prefix_path + ";" + os.path.dirname(torch.__file__))')
 say "packages unpacked into $PREFIX; torch $("$PYTHON" -c 'import torch; print(torch.__version__)')"
 # /usr is ignored when searching packages: MPI, HDF5, Boost, json, GoogleTest
@@ -49,14 +53,16 @@ for v in Boost_DIR boost_program_options_DIR nlohmann_json_DIR GTest_DIR; do
 done
 if [ "$MODE" = build ]; then
   cmake --build "$BUILD" -j"$JOBS" --target clues_io test_nccl > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
-  ldd "$BUILD/bin/test_nccl" | grep -E 'libmpi|libhdf5' || true
-  ldd "$BUILD/bin/test_nccl" | grep -q "libmpi.so.40 => $PREFIX/" || { echo "gpu_check: libmpi not from $PREFIX" >&2; exit 1; }
+  libs=$(ldd "$BUILD/bin/test_nccl")
+  grep -E 'libmpi|libhdf5' <<<"$libs" || true
+  grep -q "libmpi.so.40 => $PREFIX/" <<<"$libs" || { echo "gpu_check: libmpi not from $PREFIX" >&2; exit 1; }
   # One rank, no launcher: MPI from the prefix starts, the NCCL tests skip without a GPU.
   "$BUILD/bin/test_nccl" --gtest_filter='NcclDevices.*' > "$OUT/test_nccl.log" 2>&1 || { cat "$OUT/test_nccl.log"; exit 1; }
   say "build half done: clues_io and test_nccl built and run against $PREFIX"
   exit 0
 fi
-cmake --build "$BUILD" -j"$JOBS" > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+cmake --build "$BUILD" -j"$JOBS" --target clues clues-bench-score test_engines test_nccl > "$OUT/build.log" 2>&1 ||
+  { tail -40 "$OUT/build.log"; exit 1; }
 say "built"
 
 # ---- 2. CUDA and NCCL tests
@@ -82,7 +88,7 @@ SHAPE=(--vocab 32000 --d-model 2048 --layers 22 --heads 32 --hidden 5632 --lora-
   --prompt-len 128 --dtype bfloat16 --threads 0)
 PEER=${PEER:-.device/reference_scoring.py}
 : > "$OUT/bench.jsonl"
-bench() { timeout 150 "$@" 2>> "$OUT/bench.log" | tail -n 1 >> "$OUT/bench.jsonl" || echo "gpu_check: timed out or failed: $*" >> "$OUT/bench.log"; }
+bench() { timeout 90 "$@" 2>> "$OUT/bench.log" | tail -n 1 >> "$OUT/bench.jsonl" || echo "gpu_check: timed out or failed: $*" >> "$OUT/bench.log"; }
 bench "$BUILD/bin/clues-bench-score" --device cuda --engine batched --adam --samples 256 --batch 16 "${SHAPE[@]}"
 bench "$BUILD/bin/clues-bench-score" --device cuda --engine loop --adam --samples 32 "${SHAPE[@]}"
 if [ -f "$PEER" ]; then
@@ -109,6 +115,7 @@ try:
 except Exception as e:  # a failed run leaves no scores.h5
     res["pipeline_gpu_vs_cpu"] = {"error": str(e)}
 rows = [json.loads(l) for l in open(f"{out}/bench.jsonl") if l.startswith("{")]
+rows = [r for r in rows if "samples_per_s" in r]
 res["bench"] = rows
 # Model FLOPs per sample: forward 2·N·T plus the backward to activations 2·N·T (frozen
 # weights get no weight gradient; LoRA's are negligible), attention 4·L·T²·d each way.
