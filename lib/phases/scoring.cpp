@@ -4,6 +4,7 @@
 // moments. Resume: each set's dots go batch by batch into a journal (io/layout.h), and a
 // killed job goes on after the last complete batch.
 #include <cmath>
+#include <optional>
 
 #include "io/error.h"
 #include "io/files.h"
@@ -28,7 +29,6 @@ class CheckpointScorer {
     const H5File rf = H5File::open_read(ctx.files.round(c));
     unflatten_into(read_flat(rf, "/trainable", run.named), run.params);
     lr_ = rf.attr_f64("/", "lr");
-    server_ = preconditioner(rf, "/server");
     gbar_ = validation_gradient();
     if (project_dim() > 0 && ctx.comm.is_root()) {
       make_dirs(ctx.files.features_dir());
@@ -37,7 +37,12 @@ class CheckpointScorer {
     if (project_dim() > 0) make_dirs(ctx.files.features_dir());
   }
   double lr() const { return lr_; }
-  const Preconditioner& server() const { return server_; }
+  // Γ of the server's averaged moments, read from the round file when first needed (the
+  // anchors on rank 0, or every silo with score.moments=server).
+  const Preconditioner& server() {
+    if (!server_) server_ = preconditioner(H5File::open_read(ctx_.files.round(c_)), "/server");
+    return *server_;
+  }
 
   // Γ for a set scored with the moments stored in `group` of `f` (the identity for SGD).
   Preconditioner preconditioner(const H5File& f, const std::string& group) const {
@@ -129,7 +134,7 @@ class CheckpointScorer {
   Progress& progress_;
   int64_t& done_work_;
   double lr_ = 0;
-  Preconditioner server_;
+  std::optional<Preconditioner> server_;
   torch::Tensor gbar_;
 };
 
