@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "apps/inspect.h"
 #include "apps/options.h"
 #include "clues/build_config.h"
 #include "io/error.h"
 #include "lib/comm.h"
+#include "lib/hf_model.h"
 #include "lib/pipeline.h"
 #include "lib/run_context.h"
 
@@ -19,8 +21,10 @@ namespace {
 const char* kUsage =
     "usage: clues <command> [options]\n"
     "commands:\n"
-    "  run     the whole pipeline: warm-up, scoring, threshold, selection (clues run --help)\n"
-    "  version print the version\n";
+    "  run      the whole pipeline: warm-up, scoring, threshold, selection (clues run --help)\n"
+    "  loss     the mean loss of each sample under a model folder, one per line (clues loss --help)\n"
+    "  tokenize the token ids of each sample under a model folder's tokenizer (clues tokenize --help)\n"
+    "  version  print the version\n";
 
 int world_rank() {
   int rank = 0;
@@ -43,6 +47,21 @@ int main(int argc, char** argv) {
       if (comm.is_root()) std::cout << "clues " << CLUES_VERSION << " (" << CLUES_BUILD_TYPE << ")\n";
       return 0;
     }
+    if (args[0] == "loss" || args[0] == "tokenize") {
+      // Single-process tools: rank 0 works, the others wait.
+      int rc = 0;
+      if (comm.is_root()) {
+        try {
+          const std::vector<std::string> rest(args.begin() + 1, args.end());
+          rc = args[0] == "loss" ? clues::run_loss_command(rest) : clues::run_tokenize_command(rest);
+        } catch (const clues::InputError& e) {
+          std::cerr << "clues: error: " << e.what() << std::endl;
+          rc = 2;
+        }
+      }
+      comm.broadcast(&rc, sizeof rc);
+      return rc;
+    }
     if (args[0] != "run") throw clues::InputError("unknown command \"" + args[0] + "\"\n" + kUsage);
     clues::Config cfg;
     std::string help;
@@ -51,6 +70,7 @@ int main(int argc, char** argv) {
         if (comm.is_root()) std::cout << help;
         return 0;
       }
+      clues::apply_model_folder(cfg);
       cfg.validate();
     } catch (const clues::InputError& e) {
       // Every rank parsed the same options and failed the same way, before any collective:

@@ -33,7 +33,8 @@ std::vector<std::string> split_lines(const std::string& text) {
   std::ostringstream os;
   os << path << ":" << line_no << ": " << why
      << "\nHINT: every line must be one JSON object with string fields \"instruction\" and "
-        "\"output\" (and optionally \"input\"); fix or remove that line.";
+        "\"output\" (and optionally \"input\"), or a pre-tokenized sample: \"input_ids\" (token ids) "
+        "and optionally \"response_mask\" (0 for prompt tokens, then 1 for response tokens); fix or remove that line.";
   throw InputError(os.str());
 }
 
@@ -50,8 +51,10 @@ std::string read_text(const std::string& path) {
   return os.str();
 }
 
+std::vector<std::string> read_lines(const std::string& path) { return split_lines(read_text(path)); }
+
 std::vector<Record> read_jsonl(const std::string& path) {
-  const std::vector<std::string> lines = split_lines(read_text(path));
+  const std::vector<std::string> lines = read_lines(path);
   if (lines.empty()) throw InputError(path + ": the file is empty; a data set needs at least one sample");
   std::vector<Record> records;
   records.reserve(lines.size());
@@ -66,6 +69,32 @@ std::vector<Record> read_jsonl(const std::string& path) {
     }
     if (!j.is_object()) bad_line(path, line_no, "not a JSON object");
     Record r;
+    r.raw = lines[i];
+    if (auto ids = j.find("input_ids"); ids != j.end()) {  // pre-tokenized
+      if (!ids->is_array() || ids->empty()) bad_line(path, line_no, "field \"input_ids\" is not a non-empty array");
+      for (const auto& v : *ids) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 0) bad_line(path, line_no, "field \"input_ids\" holds a value that is not a token id");
+        r.input_ids.push_back(v.get<int64_t>());
+      }
+      r.response_start = 1;  // without a mask: every token after the first
+      if (auto m = j.find("response_mask"); m != j.end()) {
+        if (!m->is_array() || m->size() != ids->size())
+          bad_line(path, line_no, "field \"response_mask\" must be an array as long as \"input_ids\"");
+        int64_t first = -1;
+        for (size_t t = 0; t < m->size(); ++t) {
+          const auto& v = (*m)[t];
+          if (!v.is_number_integer() || (v.get<int>() != 0 && v.get<int>() != 1))
+            bad_line(path, line_no, "field \"response_mask\" must hold 0 and 1 only");
+          if (v.get<int>() == 1 && first < 0) first = static_cast<int64_t>(t);
+          if (v.get<int>() == 0 && first >= 0)
+            bad_line(path, line_no, "field \"response_mask\" must be 0s then 1s (one response at the end of the sample)");
+        }
+        if (first < 1) bad_line(path, line_no, "field \"response_mask\" must start with 0 (the first token is never predicted) and hold a 1");
+        r.response_start = first;
+      }
+      records.push_back(std::move(r));
+      continue;
+    }
     for (const char* key : {"instruction", "output"}) {
       auto it = j.find(key);
       if (it == j.end()) bad_line(path, line_no, std::string("missing field \"") + key + "\"");
@@ -77,14 +106,13 @@ std::vector<Record> read_jsonl(const std::string& path) {
       if (!it->is_string()) bad_line(path, line_no, "field \"input\" is not a string");
       r.input = it->get<std::string>();
     }
-    r.raw = lines[i];
     records.push_back(std::move(r));
   }
   return records;
 }
 
 std::vector<uint8_t> read_labels(const std::string& path) {
-  const std::vector<std::string> lines = split_lines(read_text(path));
+  const std::vector<std::string> lines = read_lines(path);
   std::vector<uint8_t> labels;
   labels.reserve(lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {

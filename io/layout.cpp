@@ -40,7 +40,7 @@ void RunLayout::remove_silo_state(const std::string& phase, const std::string& s
 
 const std::vector<std::string>& RunLayout::entries() {
   static const std::vector<std::string> e = {"report.json",    "scores.h5",     "selected", "checkpoints",
-                                             "run_config.ini", "comparison.md", "features"};
+                                             "run_config.ini", "comparison.md", "features",    "adapter", "model", "run_inputs.json"};
   return e;
 }
 

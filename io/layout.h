@@ -3,9 +3,12 @@
 //   OUT/report.json        written last: its presence means the run finished
 //   OUT/scores.h5          scores, selections and thresholds (io/scores_file.h)
 //   OUT/run_config.ini     the resolved configuration the run started with
+//   OUT/run_inputs.json    its settings and input files by content, compared on --resume
 //   OUT/comparison.md      the comparison table, when a comparison ran
 //   OUT/selected/<silo>.jsonl   the kept input lines, byte for byte
 //   OUT/features/<set>_round_NNN.h5   projected gradient features (score.project_dim)
+//   OUT/adapter/           with --model and LoRA: the PEFT adapter fine-tuned on the selection
+//   OUT/model/             with --model and full fine-tuning: the model folder fine-tuned on it
 //   OUT/checkpoints/       what a killed run resumes from:
 //     base.h5                     every parameter of the base model
 //     round_NNN.h5                global weights, server-averaged moments, lr of round NNN
@@ -29,11 +32,14 @@ class RunLayout {
   std::string report() const { return out_ + "/report.json"; }
   std::string scores() const { return out_ + "/scores.h5"; }
   std::string run_config() const { return out_ + "/run_config.ini"; }
+  std::string run_inputs() const { return out_ + "/run_inputs.json"; }
   std::string comparison_md() const { return out_ + "/comparison.md"; }
   std::string selected_dir() const { return out_ + "/selected"; }
   std::string selected(const std::string& silo) const { return selected_dir() + "/" + silo + ".jsonl"; }
   std::string features_dir() const { return out_ + "/features"; }
   std::string features(const std::string& set, int64_t round) const;
+  std::string adapter_dir() const { return out_ + "/adapter"; }
+  std::string model_dir() const { return out_ + "/model"; }
 
   std::string checkpoints() const { return out_ + "/checkpoints"; }
   std::string base() const { return checkpoints() + "/base.h5"; }

@@ -66,14 +66,23 @@ void Config::validate() const {
                                               (list == &tests ? "--test" : "--labels") + " files: keep one");
   }
   const auto& m = model;
-  require(m.vocab >= 260, "model.vocab must be at least 260 (bytes plus special tokens)");
-  require(m.d_model > 0 && m.heads > 0 && m.d_model % m.heads == 0, "model.d_model must be a positive multiple of model.heads");
-  require((m.d_model / m.heads) % 2 == 0, "model.d_model / model.heads must be even (rotary positions)");
+  if (m.dir.empty()) {  // a model folder's own shape is checked when its config.json is read
+    require(m.vocab >= 260, "model.vocab must be at least 260 (bytes plus special tokens)");
+    require(m.d_model > 0 && m.heads > 0 && m.d_model % m.heads == 0, "model.d_model must be a positive multiple of model.heads");
+    require((m.d_model / m.heads) % 2 == 0, "model.d_model / model.heads must be even (rotary positions)");
+  } else {
+    require(pretrain.corpus.empty(), "--pretrain trains the built-in model from scratch; a --model folder is already "
+                                     "pretrained: leave one of them out");
+  }
+  require(m.dtype == DType::kFloat32 || m.finetune == Finetune::kLora,
+          "model.dtype " + to_string(m.dtype) + " needs model.finetune=lora (trained weights, gradients and Adam "
+          "state stay float32): use model.dtype=float32 for full fine-tuning");
   require(m.layers > 0 && m.hidden > 0, "model.layers and model.hidden must be positive");
   require(m.max_seq_len >= 8, "model.max_seq_len must be at least 8");
   if (m.finetune == Finetune::kLora) {
     require(m.lora_rank > 0, "model.lora_rank must be positive");
     require(!m.lora_targets.empty(), "model.lora_targets must name at least one projection");
+    require(m.lora_dropout >= 0 && m.lora_dropout < 1, "model.lora_dropout must be in [0, 1)");
     for (const auto& t : m.lora_targets)
       require(std::set<std::string>{"q", "k", "v", "o", "gate", "up", "down"}.count(t),
               "model.lora_targets: unknown projection \"" + t + "\" (use q,k,v,o,gate,up,down)");
@@ -156,6 +165,21 @@ const std::vector<Choice<ThresholdRule>>& choices<ThresholdRule>() {
   return c;
 }
 template <>
+const std::vector<Choice<DType>>& choices<DType>() {
+  static const std::vector<Choice<DType>> c = {{DType::kFloat32, "float32"}, {DType::kBFloat16, "bfloat16"}, {DType::kFloat16, "float16"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Template>>& choices<Template>() {
+  static const std::vector<Choice<Template>> c = {{Template::kAuto, "auto"}, {Template::kPlain, "plain"}, {Template::kAlpaca, "alpaca"}};
+  return c;
+}
+template <>
+const std::vector<Choice<LossOn>>& choices<LossOn>() {
+  static const std::vector<Choice<LossOn>> c = {{LossOn::kResponse, "response"}, {LossOn::kSequence, "sequence"}};
+  return c;
+}
+template <>
 const std::vector<Choice<Row>>& choices<Row>() {
   static const std::vector<Choice<Row>> c = {{Row::kClues, "clues"}, {Row::kFull, "full"}, {Row::kRandom, "random"},
                                              {Row::kPerplexity, "perplexity"}, {Row::kIfd, "ifd"}, {Row::kRatio, "ratio"},
@@ -192,6 +216,9 @@ CLUES_ENUM(Moments)
 CLUES_ENUM(Normalize)
 CLUES_ENUM(ThresholdRule)
 CLUES_ENUM(Row)
+CLUES_ENUM(DType)
+CLUES_ENUM(Template)
+CLUES_ENUM(LossOn)
 #undef CLUES_ENUM
 
 std::vector<Row> parse_rows(const std::string& text) {
@@ -228,6 +255,7 @@ std::string text_of(double v) {
 }
 std::string text_of(int64_t v) { return std::to_string(v); }
 std::string text_of(int v) { return std::to_string(v); }
+std::string text_of(bool v) { return v ? "true" : "false"; }
 std::string text_of(uint64_t v) { return std::to_string(v); }
 std::string text_of(const std::string& v) { return v; }
 std::string text_of(const std::vector<std::string>& v) { return join(v, ","); }
@@ -258,6 +286,10 @@ T value_of(const std::string& key, const std::string& text) {
     return out;
   } else if constexpr (std::is_same_v<T, std::vector<Row>>) {
     return parse_rows(text);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (text == "true" || text == "yes" || text == "1") return true;
+    if (text == "false" || text == "no" || text == "0") return false;
+    throw InputError(key + ": \"" + text + "\" is not true or false");
   } else {
     const char* begin = text.c_str();
     char* end = nullptr;
@@ -314,12 +346,14 @@ std::vector<ConfigKey> make_keys() {
       key("validation", F(validation), "public high-quality JSONL whose mean gradient defines 'good'"),
       key("anchor", F(anchor), "public JSONL scored like private data to set the global threshold"),
       key("out", F(out), "output folder"),
+      key("model", F(model.dir), "a Hugging Face model folder (LLaMA, Mistral, Qwen2: config.json, *.safetensors, tokenizer); default: the built-in model"),
       paths_key("test", &Config::tests, true, "NAME=PATH: clean held-out JSONL of silo NAME (evaluation only)"),
       paths_key("labels", &Config::labels, true, "NAME=PATH: 0 clean / 1 low quality per line of silo NAME (evaluation only)"),
       key("seed", F(seed), "random seed (model init, data order)"),
       key("threads", F(threads), "LibTorch threads per rank"),
       key("device", F(device), "auto | cpu | cuda: cuda puts each rank on the GPU of its node-local rank (needs a CUDA LibTorch)"),
       key("progress", F(progress_s), "seconds between progress lines"),
+      key("final_model", F(final_model), "with --model: fine-tune on the selection and write OUT/adapter (LoRA, PEFT layout) or OUT/model (full); true | false"),
       key("model.vocab", F(model.vocab), "vocabulary size (>= 260)", true),
       key("model.d_model", F(model.d_model), "width", true),
       key("model.layers", F(model.layers), "decoder blocks", true),
@@ -328,9 +362,13 @@ std::vector<ConfigKey> make_keys() {
       key("model.max_seq_len", F(model.max_seq_len), "tokens per sample, longer ones are truncated", true),
       key("model.rope_base", F(model.rope_base), "rotary base", true),
       key("model.attention", F(model.attention), "sdpa (fused scaled_dot_product_attention) | manual (the reference: matmul, mask, softmax)", true),
+      key("model.dtype", F(model.dtype), "compute dtype of the base weights: float32 | bfloat16 | float16 (LoRA weights, gradients and Adam state stay float32)"),
+      key("model.prompt", F(model.prompt), "prompt template: auto (plain for the built-in model, alpaca for --model) | plain | alpaca"),
+      key("model.loss_on", F(model.loss_on), "tokens the loss covers: response | sequence (every token after BOS)"),
       key("model.finetune", F(model.finetune), "lora | full"),
       key("model.lora_rank", F(model.lora_rank), "LoRA rank"),
       key("model.lora_alpha", F(model.lora_alpha), "LoRA alpha (scale = alpha / rank)"),
+      key("model.lora_dropout", F(model.lora_dropout), "dropout on LoRA's input while training (0 = off; the paper's research code uses 0.05)"),
       key("model.lora_targets", F(model.lora_targets), "projections with LoRA: of q,k,v,o,gate,up,down"),
       key("train.rounds", F(train.rounds), "rounds = checkpoints"),
       key("train.local_steps", F(train.local_steps), "optimizer steps per silo per round"),

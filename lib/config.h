@@ -24,6 +24,10 @@ enum class Precondition { kAdam, kRms, kSgd };
 enum class Moments { kSilo, kServer };                  // whose Adam moments score a set
 enum class Normalize { kNone, kUnit };
 enum class ThresholdRule { kMean, kQuantile, kFixed, kRatio };
+enum class RopeStyle { kInterleaved, kHalf };          // half: Hugging Face's rotate_half
+enum class DType { kFloat32, kBFloat16, kFloat16 };     // compute dtype of the base weights
+enum class Template { kAuto, kPlain, kAlpaca };         // auto: plain (built-in model) or alpaca (--model)
+enum class LossOn { kResponse, kSequence };             // tokens the loss (and every gradient) covers
 enum class Row { kClues, kFull, kRandom, kPerplexity, kIfd, kRatio, kOracle };  // comparison rows, table order
 
 // The spelling of every value of an enum, in declaration order.
@@ -41,6 +45,7 @@ template <typename E>
 E parse_choice(const std::string& key, const std::string& text);
 
 struct ModelConfig {
+  std::string dir;            // a Hugging Face model folder (--model); empty: the built-in model
   int64_t vocab = 260;        // 256 bytes + BOS, EOS, PAD, one reserved
   int64_t d_model = 128;
   int64_t layers = 2;
@@ -52,7 +57,27 @@ struct ModelConfig {
   Finetune finetune = Finetune::kLora;
   int64_t lora_rank = 8;
   double lora_alpha = 16.0;
+  double lora_dropout = 0.0;  // on the adapter's input while training (scoring and evaluation run without)
   std::vector<std::string> lora_targets = {"q", "v"};  // of q k v o gate up down
+  DType dtype = DType::kFloat32;  // the base weights' compute dtype; LoRA weights, gradients and Adam state stay float32
+  Template prompt = Template::kAuto;
+  LossOn loss_on = LossOn::kResponse;
+
+  // Architecture details a model folder's config.json sets (lib/hf_model.h); the defaults
+  // are the built-in model's.
+  std::string arch = "clues";  // clues | llama | mistral | qwen2
+  int64_t kv_heads = 0;        // key/value heads (grouped-query attention); 0: heads
+  int64_t head_dim = 0;        // 0: d_model / heads
+  double norm_eps = 1e-5;
+  RopeStyle rope_style = RopeStyle::kInterleaved;
+  std::string rope_type = "default";  // default | linear | llama3 (rope scaling)
+  double rope_factor = 1.0, rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;
+  int64_t rope_original_max = 8192;
+  bool qkv_bias = false, o_bias = false;
+  bool tied = false;           // output head shares the token embedding
+  int64_t bos_id = 256, eos_id = 257, pad_id = 258;
+  int64_t n_kv_heads() const { return kv_heads > 0 ? kv_heads : heads; }
+  int64_t n_head_dim() const { return head_dim > 0 ? head_dim : d_model / heads; }
 };
 
 struct TrainConfig {
@@ -123,6 +148,7 @@ struct Config {
   bool resume = false;
   bool overwrite = false;
   int threads = 1;                 // LibTorch intra-op threads per rank
+  bool final_model = true;         // with --model: write the model fine-tuned on the selection (OUT/adapter or OUT/model)
   Device device = Device::kAuto;   // cuda: the GPU of the node-local rank
   double progress_s = 10.0;        // seconds between progress lines
   ModelConfig model;

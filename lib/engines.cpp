@@ -17,6 +17,7 @@ struct Recorded {
 };
 
 std::vector<Recorded> record(Decoder& model, const Batch& batch) {
+  TORCH_CHECK(!model->is_training(), "per-sample gradients are taken in eval mode (no LoRA dropout)");
   Capture cap;
   model->set_capture(&cap);
   torch::Tensor losses;
@@ -80,7 +81,7 @@ torch::Tensor batched_grads(Decoder& model, const std::vector<const Encoded*>& s
     auto flat = g.reshape({n, -1});
     auto it = got.find(key(p));
     if (it == got.end()) got[key(p)] = flat;
-    else it->second = it->second + flat;  // a parameter used twice (not the case in this model)
+    else it->second = it->second + flat;  // a parameter used twice (a head tied to the embedding)
   };
   for (const auto& r : rec) {
     switch (r.layer.kind) {
@@ -88,6 +89,7 @@ torch::Tensor batched_grads(Decoder& model, const std::vector<const Encoded*>& s
         auto* lin = dynamic_cast<LinearImpl*>(r.layer.module);
         auto xs = per_sample_rows(r.x, b), ds = per_sample_rows(r.delta, b);  // [n,T,in], [n,T,out]
         if (lin->weight.requires_grad()) add(lin->weight, torch::bmm(ds.transpose(1, 2), xs));
+        if (lin->bias.defined() && lin->bias.requires_grad()) add(lin->bias, ds.sum(1));
         if (lin->has_lora()) {
           auto A = f32(lin->lora_A), B = f32(lin->lora_B);
           auto u = torch::matmul(xs, A.t());                                              // [n,T,r]
@@ -142,6 +144,8 @@ torch::Tensor ghost_dots(Decoder& model, const std::vector<const Encoded*>& samp
         auto* lin = dynamic_cast<LinearImpl*>(r.layer.module);
         if (lin->weight.requires_grad())
           add(lin->weight, (torch::matmul(r.x, target_of.at(key(lin->weight)).t()) * r.delta).sum(-1));
+        if (lin->bias.defined() && lin->bias.requires_grad())
+          add(lin->bias, (r.delta * target_of.at(key(lin->bias))).sum(-1));
         if (lin->has_lora()) {
           auto A = f32(lin->lora_A), B = f32(lin->lora_B);
           auto u = torch::matmul(r.x, A.t());  // [tok, r]

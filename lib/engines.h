@@ -4,8 +4,9 @@
 //            gradients come out of one contraction per layer for the whole batch.
 //   ghost:   for SGD scoring only, ⟨g_i, v⟩ per layer from x and δ without ever forming
 //            a per-sample gradient (⟨∇_W ℓ_i, V⟩ = Σ_t δ_tᵀ V x_t).
-// Coverage: every trainable parameter of the model: Linear weights, LoRA A and B, RMSNorm
-// gains and the token embedding (full fine-tuning); anything else raises an error.
+// Coverage: every trainable parameter of the model: Linear weights and biases, LoRA A and
+// B, RMSNorm gains and the token embedding (full fine-tuning; a head tied to the embedding
+// adds its share to the embedding's gradient); anything else raises an error.
 #pragma once
 
 #include <torch/torch.h>

@@ -20,9 +20,9 @@ std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& da
   return out;
 }
 
-Encoded answer_alone(const Encoded& e) {
+Encoded answer_alone(const Encoded& e, int64_t bos) {
   Encoded a;
-  a.ids.push_back(kBos);
+  a.ids.push_back(bos);
   a.ids.insert(a.ids.end(), e.ids.begin() + e.response_start, e.ids.end());
   a.response_start = 1;
   a.truncated = e.truncated;
@@ -53,7 +53,7 @@ std::vector<uint8_t> greedy_exact_match(Decoder& model, const std::vector<Encode
         }
       if (live == 0) break;
       // Right padding: with causal attention a sample's last position never sees the pads.
-      auto ids = torch::full({B, L}, kPad, torch::kLong);
+      auto ids = torch::full({B, L}, 0, torch::kLong);
       auto* ip = ids.data_ptr<int64_t>();
       for (int64_t b = 0; b < B; ++b) {
         const auto& q = seq[static_cast<size_t>(b)];
@@ -69,7 +69,7 @@ std::vector<uint8_t> greedy_exact_match(Decoder& model, const std::vector<Encode
         auto& q = seq[static_cast<size_t>(b)];
         q.push_back(np[b * L + static_cast<int64_t>(q.size()) - 1]);
         const int64_t made = step + 1;
-        if (q.back() == kEos || made >= want[static_cast<size_t>(b)] || static_cast<int64_t>(q.size()) >= max_len)
+        if (q.back() == model->config().eos_id || made >= want[static_cast<size_t>(b)] || static_cast<int64_t>(q.size()) >= max_len)
           active[static_cast<size_t>(b)] = false;
       }
     }

@@ -16,7 +16,7 @@ namespace clues {
 std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch);
 
 // The sample with its prompt removed: <BOS>{output}<EOS>, loss over the same tokens.
-Encoded answer_alone(const Encoded& e);
+Encoded answer_alone(const Encoded& e, int64_t bos);
 
 // Greedy decoding from each sample's prompt for at most as many tokens as its reference
 // response (with EOS); 1 where the decoded tokens equal the reference exactly.

@@ -8,29 +8,49 @@ namespace clues {
 
 namespace F = torch::nn::functional;
 
-LinearImpl::LinearImpl(int64_t in, int64_t out, int64_t lora_rank, double lora_alpha, double init_scale) {
-  weight = register_parameter("weight", torch::randn({out, in}) * (init_scale / std::sqrt(static_cast<double>(in))));
-  if (lora_rank > 0) {
-    lora_A = register_parameter("lora_A", torch::randn({lora_rank, in}) / std::sqrt(static_cast<double>(in)));
-    lora_B = register_parameter("lora_B", torch::zeros({out, lora_rank}));
-    scale = lora_alpha / static_cast<double>(lora_rank);
+LinearImpl::LinearImpl(int64_t in, int64_t out, int64_t lora_rank, double lora_alpha, double init_scale)
+    : LinearImpl(LinearSpec{in, out, lora_rank, lora_alpha, 0.0, init_scale}) {}
+
+LinearImpl::LinearImpl(const LinearSpec& s) {
+  const auto opts = torch::TensorOptions().dtype(s.dtype);
+  weight = register_parameter("weight", s.random ? (torch::randn({s.out, s.in}) * (s.init_scale / std::sqrt(static_cast<double>(s.in)))).to(s.dtype)
+                                                 : torch::empty({s.out, s.in}, opts));
+  if (s.bias) bias = register_parameter("bias", torch::zeros({s.out}, opts));
+  if (s.lora_rank > 0) {
+    lora_A = register_parameter("lora_A", torch::randn({s.lora_rank, s.in}) / std::sqrt(static_cast<double>(s.in)));
+    lora_B = register_parameter("lora_B", torch::zeros({s.out, s.lora_rank}));
+    scale = s.lora_alpha / static_cast<double>(s.lora_rank);
+    dropout = s.lora_dropout;
   }
 }
 
+LinearImpl::LinearImpl(torch::Tensor shared) : weight(std::move(shared)) {}
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::matmul(x, weight.t());
-  if (has_lora()) y = y + torch::matmul(torch::matmul(x, lora_A.t()), lora_B.t()) * scale;
-  if (capture && (has_lora() || weight.requires_grad()))
+  if (bias.defined()) y = y + bias;
+  if (has_lora()) {
+    auto xl = x.scalar_type() == lora_A.scalar_type() ? x : x.to(lora_A.scalar_type());
+    if (dropout > 0 && is_training()) xl = F::dropout(xl, F::DropoutFuncOptions().p(dropout).training(true));
+    y = (y + torch::matmul(torch::matmul(xl, lora_A.t()), lora_B.t()) * scale).to(x.scalar_type());
+  }
+  if (capture && (has_lora() || weight.requires_grad() || (bias.defined() && bias.requires_grad())))
     capture->layers.push_back({CapturedLayer::Kind::kLinear, this, x.detach(), y});
   return y;
 }
 
-RMSNormImpl::RMSNormImpl(int64_t d, double eps_) : eps(eps_) {
-  weight = register_parameter("weight", torch::ones({d}));
+RMSNormImpl::RMSNormImpl(int64_t d, double eps_, torch::ScalarType dtype) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({d}, torch::TensorOptions().dtype(dtype)));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto n = x * torch::rsqrt(x.pow(2).mean(-1, true) + eps);
+  torch::Tensor n;
+  if (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64) {
+    n = x * torch::rsqrt(x.pow(2).mean(-1, true) + eps);
+  } else {
+    const auto xf = x.to(torch::kFloat32);
+    n = (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type());
+  }
   auto y = n * weight;
   if (capture && weight.requires_grad()) capture->layers.push_back({CapturedLayer::Kind::kNorm, this, n.detach(), y});
   return y;
@@ -45,8 +65,8 @@ int64_t lora_rank_for(const ModelConfig& c, const std::string& name) {
   return 0;
 }
 
-// Rotary embedding on interleaved pairs: x [B,H,T,Dh], cos/sin [T,Dh/2].
-torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+// Rotary embedding on interleaved pairs (x0,x1), (x2,x3), ...: x [B,H,T,Dh], cos/sin [..,T,Dh/2].
+torch::Tensor rope_interleaved(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   using torch::indexing::Slice;
   auto x1 = x.index({"...", Slice(0, torch::indexing::None, 2)});
   auto x2 = x.index({"...", Slice(1, torch::indexing::None, 2)});
@@ -54,33 +74,100 @@ torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch
   return out.flatten(-2);
 }
 
+// Hugging Face's rotary embedding: pairs (x_i, x_{i+Dh/2}), x·cos + rotate_half(x)·sin.
+torch::Tensor rope_half(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t h = x.size(-1) / 2;
+  auto c = torch::cat({cos, cos}, -1), s = torch::cat({sin, sin}, -1);
+  auto rot = torch::cat({-x.slice(-1, h), x.slice(-1, 0, h)}, -1);
+  return x * c + rot * s;
+}
+
+torch::ScalarType base_dtype(const ModelConfig& c) {
+  switch (c.dtype) {
+    case DType::kBFloat16: return torch::kBFloat16;
+    case DType::kFloat16: return torch::kFloat16;
+    default: return torch::kFloat32;
+  }
+}
+
 }  // namespace
 
-BlockImpl::BlockImpl(const ModelConfig& c, int64_t layer) : heads(c.heads), sdpa(c.attention == Attention::kSdpa) {
+torch::Tensor rope_inv_freq(const ModelConfig& c) {
+  const int64_t dh = c.n_head_dim();
+  if (c.rope_style == RopeStyle::kInterleaved)
+    return torch::pow(c.rope_base, -torch::arange(0, dh, 2, torch::kFloat64) / static_cast<double>(dh)).to(torch::kFloat32);
+  // transformers: 1 / base ** (arange(0, dim, 2).float() / dim), in float32
+  auto inv = 1.0 / torch::pow(torch::tensor(c.rope_base, torch::kFloat32),
+                              torch::arange(0, dh, 2, torch::kInt64).to(torch::kFloat32) / static_cast<double>(dh));
+  if (c.rope_type == "linear") return inv / c.rope_factor;
+  if (c.rope_type == "llama3") {
+    const double old_len = static_cast<double>(c.rope_original_max);
+    const double low_wavelen = old_len / c.rope_low_freq_factor, high_wavelen = old_len / c.rope_high_freq_factor;
+    auto wavelen = 2 * M_PI / inv;
+    auto scaled = torch::where(wavelen > low_wavelen, inv / c.rope_factor, inv);
+    auto smooth = (old_len / wavelen - c.rope_low_freq_factor) / (c.rope_high_freq_factor - c.rope_low_freq_factor);
+    auto smoothed = (1 - smooth) * scaled / c.rope_factor + smooth * scaled;
+    auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+    return torch::where(medium, smoothed, scaled);
+  }
+  return inv;
+}
+
+namespace {
+
+LinearSpec spec_for(const ModelConfig& c, const std::string& name, int64_t in, int64_t out, double init_scale, bool bias) {
+  LinearSpec s;
+  s.in = in;
+  s.out = out;
+  s.lora_rank = lora_rank_for(c, name);
+  s.lora_alpha = c.lora_alpha;
+  s.lora_dropout = c.lora_dropout;
+  s.init_scale = init_scale;
+  s.bias = bias;
+  s.random = c.dir.empty();
+  s.dtype = base_dtype(c);
+  return s;
+}
+
+}  // namespace
+
+BlockImpl::BlockImpl(const ModelConfig& c, int64_t /*layer*/)
+    : heads(c.heads), kv_heads(c.n_kv_heads()), head_dim(c.n_head_dim()), rope_style(c.rope_style),
+      sdpa(c.attention == Attention::kSdpa) {
   const double resid = 1.0 / std::sqrt(2.0 * static_cast<double>(c.layers));
-  attn_norm = register_module("attn_norm", RMSNorm(c.d_model));
-  auto lin = [&](const char* name, int64_t in, int64_t out, double s) {
-    return register_module(name, Linear(in, out, lora_rank_for(c, name), c.lora_alpha, s));
+  const auto dt = base_dtype(c);
+  attn_norm = register_module("attn_norm", RMSNorm(c.d_model, c.norm_eps, dt));
+  auto lin = [&](const char* name, int64_t in, int64_t out, double s, bool bias) {
+    return register_module(name, Linear(spec_for(c, name, in, out, s, bias)));
   };
-  q = lin("q", c.d_model, c.d_model, 1.0);
-  k = lin("k", c.d_model, c.d_model, 1.0);
-  v = lin("v", c.d_model, c.d_model, 1.0);
-  o = lin("o", c.d_model, c.d_model, resid);
-  mlp_norm = register_module("mlp_norm", RMSNorm(c.d_model));
-  gate = lin("gate", c.d_model, c.hidden, 1.0);
-  up = lin("up", c.d_model, c.hidden, 1.0);
-  down = lin("down", c.hidden, c.d_model, resid);
+  q = lin("q", c.d_model, heads * head_dim, 1.0, c.qkv_bias);
+  k = lin("k", c.d_model, kv_heads * head_dim, 1.0, c.qkv_bias);
+  v = lin("v", c.d_model, kv_heads * head_dim, 1.0, c.qkv_bias);
+  o = lin("o", heads * head_dim, c.d_model, resid, c.o_bias);
+  mlp_norm = register_module("mlp_norm", RMSNorm(c.d_model, c.norm_eps, dt));
+  gate = lin("gate", c.d_model, c.hidden, 1.0, false);
+  up = lin("up", c.d_model, c.hidden, 1.0, false);
+  down = lin("down", c.hidden, c.d_model, resid, false);
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                  const torch::Tensor& mask) {
-  const int64_t B = x.size(0), T = x.size(1), D = x.size(2), Dh = D / heads;
+  const int64_t B = x.size(0), T = x.size(1), Dh = head_dim;
   auto h = attn_norm(x);
   auto qh = q(h).view({B, T, heads, Dh}).transpose(1, 2);
-  auto kh = k(h).view({B, T, heads, Dh}).transpose(1, 2);
-  auto vh = v(h).view({B, T, heads, Dh}).transpose(1, 2);
-  qh = rope(qh, cos, sin);
-  kh = rope(kh, cos, sin);
+  auto kh = k(h).view({B, T, kv_heads, Dh}).transpose(1, 2);
+  auto vh = v(h).view({B, T, kv_heads, Dh}).transpose(1, 2);
+  if (rope_style == RopeStyle::kHalf) {
+    qh = rope_half(qh, cos, sin);
+    kh = rope_half(kh, cos, sin);
+  } else {
+    qh = rope_interleaved(qh, cos, sin);
+    kh = rope_interleaved(kh, cos, sin);
+  }
+  if (kv_heads != heads) {  // grouped-query attention: each key/value head serves heads/kv_heads query heads
+    kh = kh.repeat_interleave(heads / kv_heads, 1);
+    vh = vh.repeat_interleave(heads / kv_heads, 1);
+  }
   torch::Tensor y;
   if (sdpa) {  // one fused kernel; the mask (causal, or block-diagonal causal for packed rows) as is
     y = at::scaled_dot_product_attention(qh, kh, vh, mask);
@@ -89,26 +176,32 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& co
     att = (att + mask).softmax(-1);
     y = torch::matmul(att, vh);
   }
-  y = y.transpose(1, 2).reshape({B, T, D});
+  y = y.transpose(1, 2).reshape({B, T, heads * Dh});
   auto x1 = x + o(y);
   auto h2 = mlp_norm(x1);
   return x1 + down(F::silu(gate(h2)) * up(h2));
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& c) : cfg_(c) {
-  embed = register_module("embed", torch::nn::Embedding(c.vocab, c.d_model));
-  torch::NoGradGuard ng;
-  embed->weight.normal_(0.0, 1.0);
+  const auto dt = base_dtype(c);
+  if (c.dir.empty()) {  // the built-in model: drawn from the seed (this order of draws is part of its results)
+    embed = register_module("embed", torch::nn::Embedding(c.vocab, c.d_model));
+    torch::NoGradGuard ng;
+    embed->weight.normal_(0.0, 1.0);
+    if (dt != torch::kFloat32) embed->weight.set_data(embed->weight.to(dt));
+  } else {              // a folder's model: its weights are loaded after construction
+    embed = register_module("embed", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab, c.d_model)._weight(
+                                                             torch::empty({c.vocab, c.d_model}, torch::TensorOptions().dtype(dt)))));
+  }
   auto list = register_module("blocks", torch::nn::ModuleList());
   for (int64_t l = 0; l < c.layers; ++l) {
     blocks.push_back(Block(c, l));
     list->push_back(blocks.back());
   }
-  norm = register_module("norm", RMSNorm(c.d_model));
-  head = register_module("head", Linear(c.d_model, c.vocab, 0, 0.0, 1.0));
-  const int64_t dh = c.d_model / c.heads;
-  inv_freq_ = register_buffer(
-      "inv_freq", torch::pow(c.rope_base, -torch::arange(0, dh, 2, torch::kFloat64) / static_cast<double>(dh)).to(torch::kFloat32));
+  norm = register_module("norm", RMSNorm(c.d_model, c.norm_eps, dt));
+  head = c.tied ? register_module("head", Linear(embed->weight))
+                : register_module("head", Linear(spec_for(c, "head", c.d_model, c.vocab, 1.0, false)));
+  inv_freq_ = register_buffer("inv_freq", rope_inv_freq(c));
 
   const bool full = c.finetune == Finetune::kFull;
   for (auto& p : named_parameters(true)) {
@@ -157,14 +250,16 @@ int64_t DecoderImpl::trainable_numel() const {
 
 Decoder make_model(const ModelConfig& c, uint64_t seed) {
   torch::manual_seed(seed);
-  return Decoder(c);
+  Decoder m(c);
+  m->eval();
+  return m;
 }
 
 namespace {
 
 // Fills a Batch from rows of samples: rows[r] lists the samples in row r, in order.
 Batch layout_batch(const std::vector<const Encoded*>& samples, const std::vector<std::vector<int64_t>>& rows,
-                   int64_t L, bool packed) {
+                   int64_t L, bool packed, int64_t pad) {
   const int64_t R = static_cast<int64_t>(rows.size());
   const int64_t n = static_cast<int64_t>(samples.size());
   int64_t tmax = 1;
@@ -172,7 +267,7 @@ Batch layout_batch(const std::vector<const Encoded*>& samples, const std::vector
   const float inf = std::numeric_limits<float>::infinity();
   Batch b;
   b.samples = n;
-  b.ids = torch::full({R, L}, kPad, torch::kInt64);
+  b.ids = torch::full({R, L}, pad, torch::kInt64);
   b.targets = torch::full({R, L}, -100, torch::kInt64);
   b.positions = torch::zeros({R, L}, torch::kInt64);
   b.seg = torch::full({R, L}, -1, torch::kInt64);
@@ -211,15 +306,15 @@ Batch layout_batch(const std::vector<const Encoded*>& samples, const std::vector
 
 }  // namespace
 
-Batch make_batch(const std::vector<const Encoded*>& samples) {
+Batch make_batch(const std::vector<const Encoded*>& samples, int64_t pad) {
   int64_t T = 1;
   for (const auto* s : samples) T = std::max<int64_t>(T, static_cast<int64_t>(s->ids.size()));
   std::vector<std::vector<int64_t>> rows;
   for (size_t i = 0; i < samples.size(); ++i) rows.push_back({static_cast<int64_t>(i)});
-  return layout_batch(samples, rows, T, false);
+  return layout_batch(samples, rows, T, false, pad);
 }
 
-Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len) {
+Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len, int64_t pad) {
   std::vector<int64_t> order(samples.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
@@ -241,7 +336,7 @@ Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len) {
     used[r] += len;
     L = std::max(L, used[r]);
   }
-  return layout_batch(samples, rows, L, true);
+  return layout_batch(samples, rows, L, true, pad);
 }
 
 torch::Device device_of(const Decoder& model) { return model->embed->weight.device(); }

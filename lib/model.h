@@ -1,6 +1,9 @@
 // A LLaMA-style decoder in LibTorch: token embedding, pre-norm blocks (RMSNorm, causal
 // self-attention with rotary positions, SwiGLU MLP), final RMSNorm and output head.
 // LoRA adapters sit on chosen projections; either they or all weights are trainable.
+// The same module is the built-in toy model and the LLaMA family of Hugging Face folders
+// (lib/hf_model.h): grouped-query attention, rotate_half or interleaved rotary positions,
+// q/k/v biases (Qwen2), tied embeddings, base weights in bfloat16 or float16.
 #pragma once
 
 #include <torch/torch.h>
@@ -28,23 +31,43 @@ struct Capture {
   std::vector<CapturedLayer> layers;
 };
 
-// y = x Wᵀ, plus s·(x Aᵀ) Bᵀ when the layer carries a LoRA adapter (s = alpha / rank).
+// How a Linear is made: sizes, LoRA, bias, and its weight's dtype and initialisation
+// (random with init_scale/sqrt(in), or left uninitialised for weights loaded from a file).
+struct LinearSpec {
+  int64_t in = 0, out = 0;
+  int64_t lora_rank = 0;
+  double lora_alpha = 0.0;
+  double lora_dropout = 0.0;
+  double init_scale = 1.0;
+  bool bias = false;
+  bool random = true;
+  torch::ScalarType dtype = torch::kFloat32;
+};
+
+// y = x Wᵀ (+ b), plus s·(x Aᵀ) Bᵀ when the layer carries a LoRA adapter (s = alpha / rank).
+// The adapter computes in float32 whatever the base weight's dtype (as PEFT does).
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in, int64_t out, int64_t lora_rank, double lora_alpha, double init_scale);
+  explicit LinearImpl(const LinearSpec& spec);
+  // A head tied to the token embedding: uses `shared` as its weight without registering it.
+  explicit LinearImpl(torch::Tensor shared);
   torch::Tensor forward(const torch::Tensor& x);
   bool has_lora() const { return lora_A.defined(); }
 
   torch::Tensor weight;          // [out, in]
+  torch::Tensor bias;            // [out]; undefined without bias
   torch::Tensor lora_A, lora_B;  // [r, in], [out, r]; undefined without LoRA
   double scale = 0.0;
+  double dropout = 0.0;  // on the adapter's input, in training mode only
   Capture* capture = nullptr;
 };
 TORCH_MODULE(Linear);
 
 class RMSNormImpl : public torch::nn::Module {
  public:
-  explicit RMSNormImpl(int64_t d, double eps = 1e-5);
+  explicit RMSNormImpl(int64_t d, double eps = 1e-5, torch::ScalarType dtype = torch::kFloat32);
+  // Normalises in float32 and casts back, as Hugging Face's LlamaRMSNorm does.
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight;
   double eps;
@@ -58,7 +81,8 @@ class BlockImpl : public torch::nn::Module {
   // x [B,T,D]; cos/sin [B,1,T,Dh/2]; mask additive, [T,T] or [B,1,T,T]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask);
-  int64_t heads;
+  int64_t heads, kv_heads, head_dim;
+  RopeStyle rope_style = RopeStyle::kInterleaved;
   bool sdpa = true;  // fused attention (model.attention); else the reference below it
   RMSNorm attn_norm{nullptr}, mlp_norm{nullptr};
   Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
@@ -96,8 +120,15 @@ class DecoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Decoder);
 
-// Builds a model with weights drawn from `seed` (identical on every rank).
+// Builds a model with weights drawn from `seed` (identical on every rank), in eval mode
+// (no LoRA dropout); training switches to training mode for its steps only. With c.dir set
+// the base weights are left uninitialised in c.dtype for load_hf_weights (lib/hf_model.h);
+// LoRA adapters are always drawn from `seed`, in float32.
 Decoder make_model(const ModelConfig& c, uint64_t seed);
+
+// Rotary inverse frequencies [head_dim/2] (float32): the built-in model's (computed in
+// float64), or Hugging Face's (float32, with linear or llama3 rope scaling).
+torch::Tensor rope_inv_freq(const ModelConfig& c);
 
 // A batch of samples laid out in rows: ids [R,L] (PAD where no sample), targets [R,L] (the
 // next token where it is a response token, -100 elsewhere), positions [R,L] (within the
@@ -108,11 +139,12 @@ struct Batch {
   torch::Tensor ids, targets, positions, seg, token_index, mask;
   int64_t samples = 0;
 };
-// One sample per row, padded to the longest sample in the batch.
-Batch make_batch(const std::vector<const Encoded*>& samples);
+// One sample per row, padded (with token `pad`, never attended to nor predicted) to the
+// longest sample in the batch.
+Batch make_batch(const std::vector<const Encoded*>& samples, int64_t pad = 0);
 // Samples packed into rows of `row_len` tokens (first fit, longest first); attention is
 // confined to each sample and positions restart per sample. row_len >= longest sample.
-Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len);
+Batch pack_batch(const std::vector<const Encoded*>& samples, int64_t row_len, int64_t pad = 0);
 
 // The device the model's weights live on, and a batch moved there (a no-op when it is
 // already there). Batches are built on the host; the model moves them where it runs.

@@ -5,6 +5,8 @@
 //   score_checkpoints   lib/phases/scoring.cpp     every sample and anchor at every checkpoint
 //   select_samples      lib/phases/selection.cpp   thresholds, selection, baselines' losses
 //   compare_selections  lib/phases/comparison.cpp  fine-tune and evaluate each comparison row
+//   final_model         lib/phases/final.cpp       with --model: the model fine-tuned on the
+//                                                  selection, as a PEFT adapter or model folder
 //   write_outputs       lib/phases/outputs.cpp     scores.h5, comparison.md, report.json last
 // Each phase skips what it finds done in the output folder (resume) in one place, and
 // asks io/ to write its files. Private samples never leave the rank hosting their silo:
@@ -14,6 +16,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "io/report.h"
@@ -50,6 +53,7 @@ struct RunState {
   int64_t P = 0;                      // trainable values
   torch::Tensor theta0;               // the base's trainable weights (flat): every fine-tuning starts here
   torch::Tensor theta;                // the warm-up's final global weights
+  torch::Tensor final_theta;          // fine-tuned on CLUES's selection (the comparison's clues row), if run
   std::vector<HostedSilo> mine;       // this rank's silos, in silo order
   std::vector<double> anchor_score;   // rank 0: anchors under the server's moments
   std::vector<double> lrs;            // mean learning rate of each checkpoint
@@ -67,6 +71,13 @@ void warm_up(RunContext& ctx, RunState& run);
 void score_checkpoints(RunContext& ctx, RunState& run);
 void select_samples(RunContext& ctx, RunState& run);
 void compare_selections(RunContext& ctx, RunState& run);
+void final_model(RunContext& ctx, RunState& run);
+
+// Collaborative fine-tuning from the base (run.theta0) on a selection of every hosted silo
+// (silo index -> kept flags), rounds and steps as the warm-up's, data order from `seed`,
+// fresh Adam states parked under `phase`. Returns the final global weights (every rank).
+torch::Tensor train_on_selection(RunContext& ctx, RunState& run, const std::map<int64_t, std::vector<uint8_t>>& selection,
+                                 uint64_t seed, const char* phase);
 RunSummary write_outputs(RunContext& ctx, RunState& run);
 
 // The selection of comparison row `row` in one silo, from the CLUES scores and selection,

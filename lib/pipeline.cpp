@@ -22,6 +22,7 @@ RunSummary run(RunContext& ctx) {
     score_checkpoints(ctx, run);
     select_samples(ctx, run);
     compare_selections(ctx, run);
+    final_model(ctx, run);
     return write_outputs(ctx, run);
   } catch (const c10::Error& e) {
     throw Error(std::string("LibTorch: ") + e.what_without_backtrace());

@@ -65,6 +65,8 @@ struct RunContext {
   std::vector<Encoded> validation;    // public: its mean gradient defines "good"
   std::vector<Encoded> anchor;        // public: scored like private data, for the threshold
   int64_t truncated = 0;              // samples of all silos cut to model.max_seq_len
+  std::shared_ptr<const Tokenizer> tokenizer;  // bytes, or the model folder's
+  SampleFormat format;                // prompt template, loss coverage, length cap
   PhaseClock clock;
 
   int owner(int64_t silo) const { return silos[static_cast<size_t>(silo)].owner; }
@@ -72,7 +74,8 @@ struct RunContext {
   bool hosts(int64_t silo) const { return owner(silo) == comm.rank(); }
   // Sample count of every silo (for the weighted averages), and their sum.
   std::vector<double> counts() const;
-  // The model of this configuration, weights from the run's seed (the base before pretraining).
+  // The model of this configuration: weights from the run's seed (the base before
+  // pretraining), or the model folder's weights (LoRA adapters from the seed).
   Decoder make_model() const;
   SiloData load(const SiloEntry& silo) const;
 };

@@ -80,6 +80,11 @@ double train_steps(Decoder& model, const std::vector<Encoded>& data, const std::
   if (data.empty()) throw InputError("a silo without samples cannot be trained on");
   if (static_cast<int64_t>(order.size()) < steps * tc.batch_size) throw Error("train_steps: order too short");
   const auto params = model->trainable_tensors();
+  struct TrainingMode {  // LoRA dropout on for these steps only, whatever happens
+    Decoder& m;
+    explicit TrainingMode(Decoder& d) : m(d) { m->train(); }
+    ~TrainingMode() { m->eval(); }
+  } mode(model);
   double loss_sum = 0;
   for (int64_t s = 0; s < steps; ++s) {
     std::vector<const Encoded*> batch;
@@ -104,6 +109,9 @@ double train_steps(Decoder& model, const std::vector<Encoded>& data, const std::
 double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& st, const TrainConfig& tc,
                    uint64_t seed, int64_t silo, int64_t round) {
   const auto order = round_order(static_cast<int64_t>(data.size()), tc, seed, silo, round);
+  // Dropout masks from (seed, silo, round) alone, like the data order: the same on any rank layout and on resume.
+  if (model->config().lora_dropout > 0)
+    torch::manual_seed(seed * 1000003ULL + static_cast<uint64_t>(silo) * 7919ULL + static_cast<uint64_t>(round) + 17);
   return train_steps(model, data, order, st, tc, round * tc.local_steps, tc.local_steps, tc.rounds * tc.local_steps);
 }
 

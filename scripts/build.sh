@@ -15,5 +15,5 @@ if [ -f build/CMakeCache.txt ] && ! grep -q "^Torch_DIR:PATH=$CLUES_VENV/" build
   rm -rf build/CMakeCache.txt build/CMakeFiles
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} -DCMAKE_PREFIX_PATH="$(clues_torch_prefix)" \
-  -DCLUES_TORCH_VERSION="$CLUES_TORCH_VERSION"
+  -DCLUES_TORCH_VERSION="$CLUES_TORCH_VERSION" -DCLUES_PYTHON="$CLUES_PYTHON"
 cmake --build build -j"$JOBS"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Downloads the Debian packages that stand in for Open MPI, parallel HDF5, Boost.Program_
-# options, nlohmann-json and GoogleTest on a machine that has none of
+# options, nlohmann-json, SentencePiece, PCRE2, xxHash and GoogleTest on a machine that has none of
 # them and no network (the GPU machine of scripts/gpu_check.sh): headers, libraries and
 # the libraries those load, but nothing a CUDA/Python image already has (C and C++
 # runtimes). About 30 MB. Usage: scripts/device_debs.sh [DIR] (default .device/debs,
@@ -15,7 +15,8 @@ PACKAGES=(
   libhdf5-openmpi-103-1 libhdf5-openmpi-dev libsz2 libaec0 libcurl4 libnghttp2-14 libpsl5 librtmp1 libssh2-1
   libldap-2.5-0 libsasl2-2 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libbrotli1
   libboost-program-options1.74.0 libboost-program-options1.74-dev libboost-program-options-dev libboost1.74-dev
-  nlohmann-json3-dev libgtest-dev libgmock-dev googletest
+  nlohmann-json3-dev libgtest-dev libgmock-dev googletest libsentencepiece0 libsentencepiece-dev
+  libpcre2-8-0 libpcre2-dev libxxhash0 libxxhash-dev
 )
 mkdir -p "$DIR"
 have=0

@@ -17,8 +17,12 @@ PACKAGES=(
   libhdf5-openmpi-dev                # parallel HDF5
   libboost-program-options-dev       # command line + INI config
   libgtest-dev libgmock-dev          # unit tests
+  clang libclang-rt-14-dev           # libFuzzer, AddressSanitizer, UndefinedBehaviorSanitizer (tests/fuzz)
   libbenchmark-dev                   # Google Benchmark
-  nlohmann-json3-dev                 # JSONL reader, report.json
+  nlohmann-json3-dev                 # JSONL reader, report.json, safetensors headers
+  libsentencepiece-dev               # tokenizer.model of LLaMA-family model folders
+  libpcre2-dev                       # pre-tokenizer patterns of byte-level BPE tokenizer.json
+  libxxhash-dev                      # content hashes of a run's inputs (--resume by content)
   dict-freedict-eng-deu dict-freedict-eng-fra dict-freedict-eng-ita
   dict-freedict-eng-spa dict-freedict-eng-por dict-freedict-eng-nld  # demo data
   python3 python3-h5py python3-numpy python3-matplotlib  # helper scripts, figures
@@ -48,6 +52,15 @@ else
   /usr/bin/python3 -m venv --system-site-packages "$CLUES_VENV.tmp"
   "$CLUES_VENV.tmp/bin/pip" install --quiet --disable-pip-version-check "torch==$CLUES_TORCH_VERSION"
   mv "$CLUES_VENV.tmp" "$CLUES_VENV"  # complete or not there: a killed install is redone
+fi
+# The oracles of the model-folder tests: transformers, PEFT and sentencepiece from PyPI.
+have=$("$CLUES_PYTHON" -m pip freeze --disable-pip-version-check 2>/dev/null | grep -cxF -f <(tr ' ' '\n' <<< "$CLUES_ORACLES") || true)
+if [ "$have" -eq "$(wc -w <<< "$CLUES_ORACLES")" ]; then
+  echo "setup: test oracles ($CLUES_ORACLES) already installed"
+else
+  echo "setup: installing the test oracles $CLUES_ORACLES"
+  # shellcheck disable=SC2086
+  "$CLUES_PYTHON" -m pip install --quiet --disable-pip-version-check $CLUES_ORACLES
 fi
 # The packages the device check (scripts/gpu_check.sh) builds against, for its CPU half.
 scripts/device_debs.sh "$CLUES_DEVICE_DEBS"

@@ -4,6 +4,8 @@
 CLUES_TORCH_VERSION=2.15.0
 CLUES_VENV=${CLUES_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/clues/venv-torch-$CLUES_TORCH_VERSION}
 CLUES_PYTHON=$CLUES_VENV/bin/python
+# The Python oracles of the model-folder tests (tests/hf_oracle.py), in the same environment.
+CLUES_ORACLES="transformers==5.24.0 peft==0.21.2 sentencepiece==0.2.3"
 # CMake prefixes of that torch: its cmake configs, and its own folder first for its libraries.
 clues_torch_prefix() {
   "$CLUES_PYTHON" -c 'import os, torch; print(torch.utils.cmake_prefix_path + ";" + os.path.dirname(torch.__file__))'

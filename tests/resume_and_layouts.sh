@@ -9,6 +9,10 @@
 #     and just before report.json; the job is started again with --resume and must finish
 #     with the uninterrupted run's scores and selections (within 1e-12 relative) and must
 #     say what it resumed.
+#  3. The comparison killed after its 2nd row resumes to the same table.
+#  4. Resume by content: a silo edited in place, or a changed setting, is refused with what
+#     changed named; the same inputs from a moved output folder, named by relative paths,
+#     resume to the uninterrupted run's result.
 # Usage: resume_and_layouts.sh PATH/TO/clues [MPIEXEC]
 set -uo pipefail
 clues=$(realpath "$1")
@@ -90,5 +94,39 @@ check "comparison_row:2: rows done before the kill are kept" grep -q "comparison
 check "comparison_row:2: same comparison as the uninterrupted run" /usr/bin/python3 -c 'import json, sys
 a, b = (json.load(open(p))["comparison"] for p in sys.argv[1:3])
 sys.exit(0 if a == b else 1)' "$dir/cmp/report.json" "$dir/cmp_ref/report.json"
+
+# 4. Resume by content
+cp -r "$dir/data" "$dir/data2"
+cargs=()
+for a in "${args[@]}"; do cargs+=("${a//$dir\/data\//$dir/data2/}"); done
+crun() {  # crun OUT [flags...]: like run 2, on the copied data
+  local out=$1
+  shift
+  "$mpiexec" --oversubscribe -np 2 "$clues" run "${cargs[@]}" --compare.rows none --out "$out" "$@" >"$out.log" 2>&1
+}
+CLUES_FAILPOINT=warmup_round:1 crun "$dir/content"
+check "content: the killed run left run_inputs.json" test -s "$dir/content/run_inputs.json"
+silo=$(ls "$dir/data2/silos" | head -1)
+cp "$dir/data2/silos/$silo" "$dir/silo.bak"
+/usr/bin/python3 - "$dir/data2/silos/$silo" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = json.loads(lines[0]); r["output"] = r["output"] + " edited"; lines[0] = json.dumps(r, ensure_ascii=False)
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+crun "$dir/content" --resume
+status=$?
+check "content: a silo edited in place is refused (status $status)" test "$status" -eq 2
+check "content: the message names the silo" grep -q "silo ${silo%.jsonl}: .* differs from the file the run started with" "$dir/content.log"
+cp "$dir/silo.bak" "$dir/data2/silos/$silo"
+crun "$dir/content" --resume --train.lr 0.01
+check "content: a changed setting is refused and named" grep -q "setting train.lr: 0.003 when the run started, 0.01 now" "$dir/content.log"
+mv "$dir/content" "$dir/moved"
+rel=()
+for a in "${cargs[@]}"; do rel+=("${a//$dir\//}"); done
+(cd "$dir" && "$mpiexec" --oversubscribe -np 2 "$clues" run "${rel[@]}" --compare.rows none --out moved --resume \
+  >"$dir/moved.log" 2>&1)
+check "content: a moved folder with relative paths resumes" test -s "$dir/moved/report.json"
+check "content: ... to the uninterrupted run's scores" same "$dir/moved" "$dir/r2" 1e-12
 [ "$fail" -eq 0 ] && echo "all resume and layout checks passed"
 exit "$fail"

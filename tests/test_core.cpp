@@ -12,6 +12,7 @@
 #include "io/files.h"
 #include "io/h5.h"
 #include "io/jsonl.h"
+#include "io/safetensors.h"
 #include "lib/comm.h"
 #include "lib/config.h"
 #include "apps/options.h"
@@ -87,6 +88,63 @@ TEST(Jsonl, BadLinesNameFileAndLine) {
   expect_input_error([&] { read_jsonl("/nonexistent/x.jsonl"); }, {"/nonexistent/x.jsonl"});
   auto p7 = write_tmp("empty.jsonl", "");
   expect_input_error([&] { read_jsonl(p7); }, {"empty"});
+}
+
+// Pre-tokenized lines: input_ids with an optional response_mask (0s then 1s).
+TEST(Jsonl, PreTokenizedLines) {
+  const auto p = write_tmp("pre.jsonl", "{\"input_ids\": [1, 5, 6, 7, 2], \"response_mask\": [0, 0, 0, 1, 1]}\n"
+                                        "{\"input_ids\": [1, 9]}\n");
+  const auto r = read_jsonl(p);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].input_ids, (std::vector<int64_t>{1, 5, 6, 7, 2}));
+  EXPECT_EQ(r[0].response_start, 3);
+  EXPECT_EQ(r[1].response_start, 1);  // no mask: every token after the first
+  const auto e = encode_sample(*byte_tokenizer(), r[0], SampleFormat{});
+  EXPECT_EQ(e.ids, r[0].input_ids);
+  EXPECT_EQ(e.response_start, 3);
+  expect_input_error([&] { read_jsonl(write_tmp("b1.jsonl", "{\"input_ids\": [1, 2], \"response_mask\": [1, 0]}\n")); },
+                     {"b1.jsonl:1", "response_mask"});
+  expect_input_error([&] { read_jsonl(write_tmp("b2.jsonl", "{\"input_ids\": [1, -2]}\n")); }, {"b2.jsonl:1", "token id"});
+  expect_input_error([&] { read_jsonl(write_tmp("b3.jsonl", "{\"input_ids\": [1, 2], \"response_mask\": [0]}\n")); },
+                     {"b3.jsonl:1", "as long as"});
+  Record big;
+  big.input_ids = {1, 300, 2};
+  big.response_start = 1;
+  expect_input_error([&] { encode_sample(*byte_tokenizer(), big, SampleFormat{}); }, {"outside the model's vocabulary"});
+}
+
+// safetensors: what is written reads back (names, dtypes, shapes, bytes); a damaged header
+// or a cut file is refused with the path.
+TEST(Safetensors, RoundTripAndDamage) {
+  const std::vector<float> a = {1.5f, -2.f, 3.25f, 0.f, 7.f, 8.f};
+  const std::vector<uint16_t> b = {0x3f80, 0x4000};
+  const std::string p = (fs::path(tmp_dir()) / "t.safetensors").string();
+  fs::create_directories(tmp_dir());
+  write_safetensors(p, {{"w.a", "F32", {2, 3}, a.data(), a.size() * 4}, {"w.b", "BF16", {2}, b.data(), 4}}, {{"format", "pt"}});
+  {
+    SafetensorsFile f(p);
+    EXPECT_EQ(f.names(), (std::vector<std::string>{"w.a", "w.b"}));
+    const auto va = f.get("w.a");
+    EXPECT_EQ(va.dtype, "F32");
+    EXPECT_EQ(va.shape, (std::vector<int64_t>{2, 3}));
+    EXPECT_EQ(std::vector<float>(static_cast<const float*>(va.data), static_cast<const float*>(va.data) + 6), a);
+    EXPECT_EQ(f.get("w.b").bytes, 4u);
+    EXPECT_EQ(f.metadata().at("format"), "pt");
+    expect_input_error([&] { f.get("nope"); }, {"nope"});
+  }
+  const std::string bytes = read_text(p);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  EXPECT_EQ((8 + n) % 8, 0u);  // header padded to 8 bytes
+  expect_input_error([&] { SafetensorsFile(write_tmp("cut.safetensors", bytes.substr(0, bytes.size() - 3))); },
+                     {"cut.safetensors", "outside"});
+  expect_input_error([&] { SafetensorsFile(write_tmp("short.safetensors", "abc")); }, {"short.safetensors"});
+  std::string bad = bytes;
+  bad[0] = static_cast<char>(0xff);  // header length past the end
+  expect_input_error([&] { SafetensorsFile(write_tmp("len.safetensors", bad)); }, {"len.safetensors", "header length"});
+  std::string notjson = bytes;
+  notjson[8] = '[';
+  expect_input_error([&] { SafetensorsFile(write_tmp("json.safetensors", notjson)); }, {"json.safetensors"});
 }
 
 TEST(Jsonl, Labels) {

@@ -101,6 +101,70 @@ TEST_P(EngineParity, BatchedAndGhostEqualLoop) {
 INSTANTIATE_TEST_SUITE_P(Engines, EngineParity,
                          ::testing::Combine(::testing::Values("lora", "full"), ::testing::Values(1, 2, 3)));
 
+// The shapes of Hugging Face's LLaMA family (lib/hf_model.h) in the engines: grouped-query
+// attention, rotate_half positions, q/k/v and o biases, a head tied to the embedding (full
+// fine-tuning adds the head's share to the embedding's gradient), against the loop.
+class LlamaFamilyParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LlamaFamilyParity, BatchedAndGhostEqualLoop) {
+  auto cfg = clues::testing::test_model_config(GetParam(), 16, 24, 3, {"q", "k", "o", "down"});
+  cfg.heads = 4;
+  cfg.kv_heads = 2;
+  cfg.rope_style = RopeStyle::kHalf;
+  cfg.qkv_bias = cfg.o_bias = true;
+  cfg.tied = true;
+  Decoder model = make_model(cfg, 11);
+  clues::testing::perturb(model, true);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : model->named_parameters(true))
+      if (p.key().size() > 5 && p.key().substr(p.key().size() - 5) == ".bias") p.value().normal_(0.0, 0.2);
+  }
+  ASSERT_EQ(model->blocks[0]->k->weight.size(0), 2 * 4);  // kv_heads x head_dim
+  ASSERT_TRUE(model->head->weight.is_same(model->embed->weight));
+  const auto data = mixed_samples(11, 7);
+  const auto p = ptrs(data);
+  std::vector<torch::Tensor> loop;
+  for (const auto& e : data) loop.push_back(sample_grad(model, e));
+  const auto ref = torch::stack(loop);
+  EXPECT_GT(ref.abs().sum().item<double>(), 0.0);
+  const auto g = batched_grads(model, p, 128);
+  expect_close(g, ref, GetParam() + " batched grads");
+  const auto target = torch::randn({model->trainable_numel()});
+  expect_close(ghost_dots(model, p, target, 128), torch::mv(ref.to(torch::kFloat64), target.to(torch::kFloat64)),
+               GetParam() + " ghost dots");
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, LlamaFamilyParity, ::testing::Values("lora", "full"));
+
+// Base weights in bfloat16 with float32 LoRA (model.dtype=bfloat16): the batched engine
+// against the loop on the same bfloat16 model, and both near the float32 model's gradients.
+TEST(Engines, Bfloat16BaseWithFloat32Lora) {
+  auto cfg = clues::testing::test_model_config("lora", 16, 24, 3, {"q", "v", "up"});
+  Decoder f32 = make_model(cfg, 13);
+  clues::testing::perturb(f32, true);
+  cfg.dtype = DType::kBFloat16;
+  Decoder bf = make_model(cfg, 13);
+  {
+    torch::NoGradGuard ng;
+    auto src = f32->named_parameters(true);
+    for (auto& p : bf->named_parameters(true)) p.value().copy_(src[p.key()]);
+  }
+  EXPECT_EQ(bf->blocks[0]->q->weight.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(bf->blocks[0]->q->lora_A.scalar_type(), torch::kFloat32);
+  const auto data = mixed_samples(13, 5);
+  std::vector<torch::Tensor> loop, loop32;
+  for (const auto& e : data) {
+    loop.push_back(sample_grad(bf, e));
+    loop32.push_back(sample_grad(f32, e));
+  }
+  const auto ref = torch::stack(loop);
+  const auto g = batched_grads(bf, ptrs(data), 128);
+  const double scale = ref.abs().max().item<double>();
+  EXPECT_LE((g - ref).abs().max().item<double>(), 2e-2 * scale) << "bfloat16 batched vs loop";
+  EXPECT_LE((ref - torch::stack(loop32)).abs().max().item<double>(), 1e-1 * scale) << "bfloat16 vs float32 model";
+}
+
 TEST(Engines, ScoresWithAdamEqualLoop) {
   Decoder model = random_model("lora", 9);
   const auto data = mixed_samples(9, 11);

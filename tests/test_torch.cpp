@@ -15,6 +15,7 @@
 #include "io/error.h"
 #include "lib/comm.h"
 #include "lib/evaluate.h"
+#include "lib/engines.h"
 #include "lib/model.h"
 #include "io/h5.h"
 #include "lib/phases.h"
@@ -229,6 +230,37 @@ TEST(Train, TrainingLowersTheLoss) {
   EXPECT_EQ(st.step, 40);
 }
 
+// LoRA dropout: training draws masks from (seed, silo, round) alone, so a round repeats
+// exactly; it changes what is learned; the model is back in eval mode after training, and
+// per-sample gradients refuse a model left in training mode.
+TEST(Train, LoraDropoutIsSeededPerRoundAndOffOutsideTraining) {
+  ModelConfig mc = tiny("lora");
+  mc.lora_dropout = 0.3;
+  const auto data = samples();
+  TrainConfig tc;
+  tc.local_steps = 3;
+  tc.batch_size = 2;
+  tc.lr = 1e-2;
+  auto run = [&](const ModelConfig& c, uint64_t seed) {
+    Decoder m = make_model(c, 3);
+    perturb_lora(m);
+    AdamState st = AdamState::zeros_like(m->trainable_tensors());
+    torch::manual_seed(12345 + seed);  // the global generator's state before the round must not matter
+    train_round(m, data, st, tc, 7, 1, 0);
+    EXPECT_FALSE(m->is_training());
+    return flatten(m->trainable_tensors());
+  };
+  const auto a = run(mc, 0), b = run(mc, 1);
+  EXPECT_TRUE(torch::equal(a, b));
+  ModelConfig none = mc;
+  none.lora_dropout = 0.0;
+  EXPECT_FALSE(torch::allclose(a, run(none, 0)));
+  Decoder m = make_model(mc, 3);
+  m->train();
+  const Encoded& e = data[0];
+  EXPECT_THROW(batched_grads(m, {&e}, 64), c10::Error);
+}
+
 TEST(Train, SiloStateFileRoundTripsExactlyAndRefusesAnotherModel) {
   Decoder model = learner("lora", 11);
   auto data = samples();
@@ -368,7 +400,7 @@ std::vector<int64_t> greedy_reference(Decoder& m, const Encoded& e, int64_t n) {
 
 TEST(Evaluate, AnswerAloneKeepsTheResponseTokens) {
   const Encoded e = samples()[1];
-  const Encoded a = answer_alone(e);
+  const Encoded a = answer_alone(e, kBos);
   EXPECT_EQ(a.response_start, 1);
   EXPECT_EQ(a.ids.front(), kBos);
   EXPECT_EQ(std::vector<int64_t>(a.ids.begin() + 1, a.ids.end()),

@@ -76,19 +76,18 @@ struct RowRun {
   double samples = 0;  // kept over all silos
 };
 
-// Fine-tunes from the base on the row's selection compare.seeds times and evaluates.
-RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
+}  // namespace
+
+torch::Tensor train_on_selection(RunContext& ctx, RunState& run, const std::map<int64_t, std::vector<uint8_t>>& selection,
+                                 uint64_t seed, const char* phase) {
   const Config& cfg = ctx.cfg;
-  const auto S = static_cast<int64_t>(ctx.silos.size());
-  RowRun rr;
-  std::vector<double> row_counts(static_cast<size_t>(S), 0.0);
+  std::vector<double> counts(ctx.silos.size(), 0.0);
   std::vector<LocalSilo> locals;
   for (const auto& s : run.mine) {
     const int64_t j = s.entry->index;
-    const auto& picked = rr.selection[j] =
-        row_selection(row, s.score, s.selected, s.loss, s.ifd, s.entry->labels, cfg, j);
-    row_counts[static_cast<size_t>(j)] = static_cast<double>(std::accumulate(picked.begin(), picked.end(), 0));
-    // The row's subset of the silo, loaded when the silo trains.
+    const auto& picked = selection.at(j);
+    counts[static_cast<size_t>(j)] = static_cast<double>(std::accumulate(picked.begin(), picked.end(), 0));
+    // The selected subset of the silo, loaded when the silo trains.
     locals.push_back({j, [&ctx, &picked, e = s.entry] {
                         std::vector<Encoded> subset;
                         auto all = ctx.load(*e).enc;
@@ -96,18 +95,36 @@ RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
                           if (picked[k]) subset.push_back(std::move(all[k]));
                         return subset;
                       },
-                      ctx.files.silo_state(kPhase, s.entry->name), s.entry->name});
+                      ctx.files.silo_state(phase, s.entry->name), s.entry->name});
   }
-  for (auto& c : row_counts) c = ctx.comm.allreduce_sum(c);
-  rr.samples = std::accumulate(row_counts.begin(), row_counts.end(), 0.0);
+  for (auto& c : counts) c = ctx.comm.allreduce_sum(c);
   const AdamState fresh = AdamState::zeros_like(run.params);
+  for (const auto& l : locals) save_silo_state(l.state, run.theta0, fresh);  // a fresh Adam state per fine-tuning
+  torch::Tensor th = run.theta0;
+  if (std::accumulate(counts.begin(), counts.end(), 0.0) > 0)
+    for (int64_t r = 0; r < cfg.train.rounds; ++r)
+      th = federated_round(ctx.comm, run.model, locals, counts, ctx.owner_fn(), th, cfg.train, seed, r, false).theta;
+  for (const auto& s : run.mine) ctx.files.remove_silo_state(phase, s.entry->name);
+  return th;
+}
+
+namespace {
+
+// Fine-tunes from the base on the row's selection compare.seeds times and evaluates. The
+// clues row's first fine-tuning is kept as the run's final model (run.final_theta).
+RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
+  const Config& cfg = ctx.cfg;
+  RowRun rr;
+  double kept = 0;
+  for (const auto& s : run.mine) {
+    const int64_t j = s.entry->index;
+    const auto& picked = rr.selection[j] = row_selection(row, s.score, s.selected, s.loss, s.ifd, s.entry->labels, cfg, j);
+    kept += static_cast<double>(std::accumulate(picked.begin(), picked.end(), 0));
+  }
+  rr.samples = ctx.comm.allreduce_sum(kept);
   for (int64_t k = 0; k < cfg.compare.seeds; ++k) {
-    for (const auto& l : locals) save_silo_state(l.state, run.theta0, fresh);  // a fresh Adam state per fine-tuning
-    torch::Tensor th = run.theta0;
-    if (rr.samples > 0)
-      for (int64_t r = 0; r < cfg.train.rounds; ++r)
-        th = federated_round(ctx.comm, run.model, locals, row_counts, ctx.owner_fn(), th, cfg.train,
-                             cfg.seed + static_cast<uint64_t>(k), r, false).theta;
+    const torch::Tensor th = train_on_selection(ctx, run, rr.selection, cfg.seed + static_cast<uint64_t>(k), kPhase);
+    if (row == Row::kClues && k == 0) run.final_theta = th;
     unflatten_into(th, run.params);
     for (const auto& s : run.mine) {
       const TestMetrics m = evaluate(run.model, s.entry->test, cfg.score.batch_size);
@@ -115,7 +132,6 @@ RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
       v.insert(v.end(), {m.loss, m.perplexity, m.exact_match});
     }
   }
-  for (const auto& s : run.mine) ctx.files.remove_silo_state(kPhase, s.entry->name);
   if (rr.samples <= 0)
     for (auto& [j, v] : rr.per_seed) v.assign(static_cast<size_t>(3 * cfg.compare.seeds), -1.0);
   return rr;

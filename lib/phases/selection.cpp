@@ -31,7 +31,7 @@ void select_silo(RunContext& ctx, RunState& run, HostedSilo& s) {
   // Per-sample losses under the same model, for the perplexity and IFD baselines.
   s.loss = sample_losses(run.model, d.enc, batch);
   std::vector<Encoded> alone;
-  for (const auto& e : d.enc) alone.push_back(answer_alone(e));
+  for (const auto& e : d.enc) alone.push_back(answer_alone(e, ctx.cfg.model.bos_id));
   s.ifd = ifd(s.loss, sample_losses(run.model, alone, batch));
 }
 

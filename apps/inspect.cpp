@@ -1,0 +1,115 @@
+// `clues loss` and `clues tokenize` (apps/inspect.h).
+#include "apps/inspect.h"
+
+#include <torch/torch.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "io/error.h"
+#include "io/jsonl.h"
+#include "lib/evaluate.h"
+#include "lib/hf_model.h"
+#include "lib/model.h"
+#include "lib/tokenizer.h"
+
+namespace po = boost::program_options;
+
+namespace clues {
+
+namespace {
+
+struct InspectOptions {
+  Config cfg;
+  std::string data;
+  bool raw = false;
+  int64_t batch = 8;
+  std::string adapter;
+};
+
+// Parses the shared options; false when --help was printed.
+bool parse(const char* name, const char* what, const std::vector<std::string>& args, InspectOptions& o) {
+  po::options_description d(std::string("clues ") + name + ": " + what);
+  std::string dtype = "float32", prompt = "auto", loss_on = "response";
+  d.add_options()("help,h", "print this help")
+      ("model", po::value(&o.cfg.model.dir)->required(), "Hugging Face model folder (config.json, *.safetensors, tokenizer.model)")
+      ("data", po::value(&o.data)->required(), "JSONL samples (instruction/input/output, or input_ids); with --raw, plain text lines")
+      ("adapter", po::value(&o.adapter), "a PEFT LoRA adapter folder on top of the model (e.g. a run's OUT/adapter)")
+      ("raw", po::bool_switch(&o.raw), "each line is plain text: <BOS>{line}, the loss over every token after BOS")
+      ("model.dtype", po::value(&dtype)->default_value(dtype), "float32 | bfloat16 | float16")
+      ("model.prompt", po::value(&prompt)->default_value(prompt), "auto (alpaca) | plain | alpaca")
+      ("model.loss_on", po::value(&loss_on)->default_value(loss_on), "response | sequence")
+      ("model.max_seq_len", po::value(&o.cfg.model.max_seq_len)->default_value(4096), "tokens per sample; longer ones are cut (and counted on stderr)")
+      ("model.attention", po::value<std::string>()->default_value("sdpa"), "sdpa | manual")
+      ("batch", po::value(&o.batch)->default_value(o.batch), "samples per forward pass")
+      ("threads", po::value(&o.cfg.threads)->default_value(1), "LibTorch threads");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(d).run(), vm);
+    if (vm.count("help")) {
+      std::cout << d;
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw InputError(std::string(e.what()) + " (clues " + name + " --help lists the options)");
+  }
+  o.cfg.model.dtype = parse_choice<DType>("model.dtype", dtype);
+  o.cfg.model.prompt = parse_choice<Template>("model.prompt", prompt);
+  o.cfg.model.loss_on = parse_choice<LossOn>("model.loss_on", loss_on);
+  o.cfg.model.attention = parse_choice<Attention>("model.attention", vm["model.attention"].as<std::string>());
+  if (o.batch < 1) throw InputError("--batch must be at least 1");
+  if (o.cfg.model.max_seq_len < 2) throw InputError("--model.max_seq_len must be at least 2");
+  if (o.cfg.threads < 1) throw InputError("--threads must be at least 1");
+  read_hf_config(o.cfg.model);
+  if (o.adapter.empty()) o.cfg.model.finetune = Finetune::kFull;  // no LoRA weights: the base alone
+  else read_peft_config(o.cfg.model, o.adapter);
+  torch::set_num_threads(o.cfg.threads);
+  return true;
+}
+
+std::vector<Encoded> encode_file(const InspectOptions& o, const Tokenizer& tok) {
+  std::vector<Encoded> out;
+  int64_t cut = 0;
+  if (o.raw) {
+    for (const auto& line : read_lines(o.data)) out.push_back(encode_text(tok, line, o.cfg.model.max_seq_len));
+  } else {
+    for (const auto& r : read_jsonl(o.data)) out.push_back(encode_sample(tok, r, sample_format(o.cfg.model)));
+  }
+  for (const auto& e : out) cut += e.truncated;
+  if (cut) std::cerr << "clues: " << cut << " samples longer than " << o.cfg.model.max_seq_len << " tokens were cut\n";
+  return out;
+}
+
+}  // namespace
+
+int run_loss_command(const std::vector<std::string>& args) {
+  InspectOptions o;
+  if (!parse("loss", "the mean loss of each sample under a model folder, one number per line", args, o)) return 0;
+  const auto tok = make_tokenizer(o.cfg.model);
+  const auto data = encode_file(o, *tok);
+  Decoder model = make_model(o.cfg.model, 0);
+  load_hf_weights(model, o.cfg.model.dir);
+  if (!o.adapter.empty()) load_peft_adapter(model, o.adapter);
+  model->eval();
+  for (double l : sample_losses(model, data, o.batch)) std::printf("%.9g\n", l);
+  return 0;
+}
+
+int run_tokenize_command(const std::vector<std::string>& args) {
+  InspectOptions o;
+  if (!parse("tokenize", "the token ids of each sample under a model folder's tokenizer, one line each", args, o)) return 0;
+  const auto tok = make_tokenizer(o.cfg.model);
+  for (const auto& e : encode_file(o, *tok)) {
+    std::string line;
+    for (size_t t = 0; t < e.ids.size(); ++t) {
+      if (!o.raw && static_cast<int64_t>(t) == e.response_start) line += "| ";
+      line += std::to_string(e.ids[t]) + (t + 1 < e.ids.size() ? " " : "");
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  return 0;
+}
+
+}  // namespace clues

@@ -1,0 +1,336 @@
+// Hugging Face model folders (lib/hf_model.h).
+#include "lib/hf_model.h"
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "io/error.h"
+#include "io/files.h"
+#include "io/jsonl.h"
+#include "io/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace clues {
+
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void bad(const std::string& dir, const std::string& what) { throw InputError(dir + ": " + what); }
+
+json read_json(const std::string& path) {
+  try {
+    return json::parse(read_text(path));
+  } catch (const json::exception& e) {
+    throw InputError(path + ": not valid JSON (" + std::string(e.what()).substr(0, 200) + ")");
+  }
+}
+
+template <typename T>
+T need(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) bad(where, std::string("config.json has no \"") + key + "\"");
+  try {
+    return j[key].get<T>();
+  } catch (const json::exception&) {
+    bad(where, std::string("config.json: \"") + key + "\" has the wrong type");
+  }
+}
+
+int64_t token_id(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return -1;
+  if (j[key].is_array()) return j[key].empty() ? -1 : j[key][0].get<int64_t>();
+  return j[key].get<int64_t>();
+}
+
+torch::ScalarType torch_dtype(const std::string& st, const std::string& where) {
+  if (st == "F32") return torch::kFloat32;
+  if (st == "F16") return torch::kFloat16;
+  if (st == "BF16") return torch::kBFloat16;
+  if (st == "F64") return torch::kFloat64;
+  throw InputError(where + ": weights of dtype " + st + " are not read (F32, F16, BF16, F64)");
+}
+
+std::string st_dtype(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return "F32";
+    case torch::kFloat16: return "F16";
+    case torch::kBFloat16: return "BF16";
+    case torch::kFloat64: return "F64";
+    default: throw Error("no safetensors dtype for this tensor");
+  }
+}
+
+std::string shape_text(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string first_few(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size() && i < 5; ++i) out += (i ? ", " : "") + v[i];
+  if (v.size() > 5) out += " and " + std::to_string(v.size() - 5) + " more";
+  return out;
+}
+
+const std::map<std::string, std::string>& projection_names() {
+  static const std::map<std::string, std::string> m = {
+      {"q", "self_attn.q_proj"}, {"k", "self_attn.k_proj"}, {"v", "self_attn.v_proj"}, {"o", "self_attn.o_proj"},
+      {"gate", "mlp.gate_proj"}, {"up", "mlp.up_proj"},      {"down", "mlp.down_proj"},
+      {"attn_norm", "input_layernorm"}, {"mlp_norm", "post_attention_layernorm"}};
+  return m;
+}
+
+// "blocks.3.q" -> "model.layers.3.self_attn.q_proj" (module path without the tensor name).
+std::string hf_module(const std::string& module) {
+  if (module == "embed") return "model.embed_tokens";
+  if (module == "norm") return "model.norm";
+  if (module == "head") return "lm_head";
+  static const std::regex block(R"(blocks\.(\d+)\.(\w+))");
+  std::smatch m;
+  if (std::regex_match(module, m, block)) {
+    auto it = projection_names().find(m[2].str());
+    if (it != projection_names().end()) return "model.layers." + m[1].str() + "." + it->second;
+  }
+  return "";
+}
+
+// The files holding the weights: the shard index's, or model.safetensors.
+std::map<std::string, std::string> weight_files(const std::string& dir) {
+  std::map<std::string, std::string> where;  // tensor -> file
+  const auto index = fs::path(dir) / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    const json j = read_json(index.string());
+    if (!j.contains("weight_map") || !j["weight_map"].is_object()) bad(index.string(), "no \"weight_map\" object");
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      const auto file = (fs::path(dir) / it->get<std::string>()).string();
+      if (!fs::exists(file)) bad(dir, "the shard " + it->get<std::string>() + " named in model.safetensors.index.json is missing");
+      where[it.key()] = file;
+    }
+    return where;
+  }
+  const auto single = fs::path(dir) / "model.safetensors";
+  if (!fs::exists(single))
+    bad(dir, "no model.safetensors or model.safetensors.index.json (PyTorch .bin weights are not read: save the "
+             "model with save_pretrained(dir, safe_serialization=True))");
+  SafetensorsFile f(single.string());
+  for (const auto& n : f.names()) where[n] = single.string();
+  return where;
+}
+
+}  // namespace
+
+std::string hf_name(const std::string& name) {
+  if (name.find("lora_") != std::string::npos) return "";
+  const auto dot = name.rfind('.');
+  if (dot == std::string::npos) return "";
+  const auto module = hf_module(name.substr(0, dot));
+  return module.empty() ? "" : module + name.substr(dot);
+}
+
+void read_hf_config(ModelConfig& c) {
+  const std::string& dir = c.dir;
+  if (!fs::is_directory(dir)) bad(dir, "not a folder: --model takes a Hugging Face model folder (config.json, *.safetensors)");
+  const auto path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(path)) bad(dir, "no config.json: --model takes a Hugging Face model folder");
+  const json j = read_json(path);
+  std::string arch;
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
+    arch = j["architectures"][0].get<std::string>();
+  static const std::map<std::string, std::string> known = {
+      {"LlamaForCausalLM", "llama"}, {"MistralForCausalLM", "mistral"}, {"Qwen2ForCausalLM", "qwen2"}};
+  if (!known.count(arch))
+    bad(dir, "architecture \"" + arch + "\" is not supported; clues reads LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM");
+  c.arch = known.at(arch);
+  const std::string act = j.value("hidden_act", std::string("silu"));
+  if (act != "silu") bad(dir, "hidden_act \"" + act + "\" is not supported (silu only)");
+  if (j.value("mlp_bias", false)) bad(dir, "mlp_bias=true is not supported");
+  c.d_model = need<int64_t>(j, "hidden_size", dir);
+  c.layers = need<int64_t>(j, "num_hidden_layers", dir);
+  c.heads = need<int64_t>(j, "num_attention_heads", dir);
+  c.kv_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null() ? j["num_key_value_heads"].get<int64_t>() : c.heads;
+  c.hidden = need<int64_t>(j, "intermediate_size", dir);
+  c.vocab = need<int64_t>(j, "vocab_size", dir);
+  c.head_dim = j.contains("head_dim") && !j["head_dim"].is_null() ? j["head_dim"].get<int64_t>() : c.d_model / c.heads;
+  c.norm_eps = j.value("rms_norm_eps", 1e-6);
+  c.tied = j.value("tie_word_embeddings", false);
+  c.rope_style = RopeStyle::kHalf;
+  if (c.heads <= 0 || c.kv_heads <= 0 || c.heads % c.kv_heads != 0)
+    bad(dir, "num_attention_heads " + std::to_string(c.heads) + " is not a multiple of num_key_value_heads " + std::to_string(c.kv_heads));
+  if (c.head_dim % 2 != 0) bad(dir, "head_dim must be even (rotary positions)");
+  c.qkv_bias = c.arch == "qwen2" || j.value("attention_bias", false);
+  c.o_bias = c.arch != "qwen2" && j.value("attention_bias", false);
+  // Rotary settings: transformers 5 writes rope_parameters; older folders rope_theta and rope_scaling.
+  json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"] : json::object();
+  if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) rope.update(j["rope_scaling"]);
+  c.rope_base = rope.contains("rope_theta") ? rope["rope_theta"].get<double>() : j.value("rope_theta", 10000.0);
+  c.rope_type = rope.contains("rope_type") ? rope["rope_type"].get<std::string>() : rope.value("type", std::string("default"));
+  if (c.rope_type != "default" && c.rope_type != "linear" && c.rope_type != "llama3")
+    bad(dir, "rope scaling \"" + c.rope_type + "\" is not supported (default, linear, llama3)");
+  c.rope_factor = rope.value("factor", 1.0);
+  c.rope_low_freq_factor = rope.value("low_freq_factor", 1.0);
+  c.rope_high_freq_factor = rope.value("high_freq_factor", 4.0);
+  c.rope_original_max = rope.value("original_max_position_embeddings", int64_t{8192});
+  const bool sliding = c.arch == "mistral" || j.value("use_sliding_window", false);
+  if (sliding && j.contains("sliding_window") && !j["sliding_window"].is_null() &&
+      c.max_seq_len > j["sliding_window"].get<int64_t>())
+    bad(dir, "model.max_seq_len " + std::to_string(c.max_seq_len) + " exceeds the model's sliding window of " +
+                 std::to_string(j["sliding_window"].get<int64_t>()) + " tokens: clues attends to the whole sample, so "
+                 "keep model.max_seq_len within the window");
+  c.bos_id = token_id(j, "bos_token_id");
+  c.eos_id = token_id(j, "eos_token_id");
+  c.pad_id = token_id(j, "pad_token_id");
+  for (const auto* id : {&c.bos_id, &c.eos_id})
+    if (*id >= c.vocab) bad(dir, "a special token id is outside vocab_size " + std::to_string(c.vocab));
+}
+
+std::string describe_model(const ModelConfig& c) {
+  return c.arch + ", " + std::to_string(c.layers) + " layers, hidden " + std::to_string(c.d_model) + ", " +
+         std::to_string(c.heads) + " heads (" + std::to_string(c.n_kv_heads()) + " key/value), head_dim " +
+         std::to_string(c.n_head_dim()) + ", vocab " + std::to_string(c.vocab) + (c.tied ? ", tied embeddings" : "") +
+         ", rope " + c.rope_type + ", weights in " + to_string(c.dtype);
+}
+
+void apply_model_folder(Config& cfg) {
+  if (!cfg.model.dir.empty()) read_hf_config(cfg.model);
+}
+
+void load_hf_weights(Decoder& model, const std::string& dir) {
+  const auto where = weight_files(dir);
+  std::map<std::string, torch::Tensor> targets;  // hf name -> parameter
+  for (const auto& p : model->named_parameters(true)) {
+    const auto n = hf_name(p.key());
+    if (!n.empty()) targets[n] = p.value();
+  }
+  std::vector<std::string> missing, unexpected;
+  for (const auto& [n, t] : targets)
+    if (!where.count(n)) missing.push_back(n);
+  for (const auto& [n, f] : where) {
+    if (targets.count(n)) continue;
+    if (n.find("rotary_emb.inv_freq") != std::string::npos) continue;   // older folders store it; recomputed
+    if (n == "lm_head.weight" && model->config().tied) continue;        // tied: the embedding is the head
+    unexpected.push_back(n);
+  }
+  if (!missing.empty()) bad(dir, "missing tensors: " + first_few(missing));
+  if (!unexpected.empty())
+    bad(dir, "unexpected tensors (not part of a " + model->config().arch + " model as config.json describes it): " + first_few(unexpected));
+  std::map<std::string, std::vector<std::string>> by_file;
+  for (const auto& [n, t] : targets) by_file[where.at(n)].push_back(n);
+  torch::NoGradGuard ng;
+  for (const auto& [file, names] : by_file) {
+    SafetensorsFile f(file);
+    for (const auto& n : names) {
+      const auto v = f.get(n);
+      auto& p = targets.at(n);
+      if (v.shape != p.sizes().vec())
+        bad(dir, n + " in " + fs::path(file).filename().string() + " has shape " + shape_text(v.shape) + ", the model needs " +
+                     shape_text(p.sizes().vec()) + " (does config.json belong to these weights?)");
+      const auto src = torch::from_blob(const_cast<void*>(v.data), v.shape, torch::TensorOptions().dtype(torch_dtype(v.dtype, file)));
+      p.copy_(src);
+    }
+  }
+}
+
+void write_peft_adapter(Decoder& model, const std::string& dir) {
+  const ModelConfig& c = model->config();
+  make_dirs(dir);
+  std::vector<torch::Tensor> keep;  // contiguous float32 copies, alive until written
+  std::vector<SafeTensorOut> out;
+  std::set<std::string> modules;
+  for (const auto& p : model->named_parameters(true)) {
+    const std::string& n = p.key();
+    const auto pos = n.find(".lora_");
+    if (pos == std::string::npos) continue;
+    const std::string module = n.substr(0, pos);      // blocks.0.q
+    const std::string which = n.substr(pos + 1);      // lora_A / lora_B
+    const std::string hf = hf_module(module);
+    modules.insert(hf.substr(hf.rfind('.') + 1));
+    keep.push_back(p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous());
+    out.push_back({"base_model.model." + hf + "." + which + ".weight", "F32", keep.back().sizes().vec(), keep.back().data_ptr(),
+                   static_cast<size_t>(keep.back().numel()) * 4});
+  }
+  if (out.empty()) throw InputError("the model has no LoRA weights to write as an adapter (model.finetune=full writes a model folder)");
+  write_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), out, {{"format", "pt"}});
+  json cfg = {{"peft_type", "LORA"},
+              {"task_type", "CAUSAL_LM"},
+              {"base_model_name_or_path", fs::absolute(c.dir).lexically_normal().string()},
+              {"r", c.lora_rank},
+              {"lora_alpha", c.lora_alpha},
+              {"lora_dropout", c.lora_dropout},
+              {"target_modules", std::vector<std::string>(modules.begin(), modules.end())},
+              {"bias", "none"},
+              {"fan_in_fan_out", false},
+              {"inference_mode", true},
+              {"use_rslora", false},
+              {"use_dora", false},
+              {"modules_to_save", nullptr}};
+  write_text_atomic((fs::path(dir) / "adapter_config.json").string(), cfg.dump(2) + "\n");
+}
+
+void read_peft_config(ModelConfig& c, const std::string& dir) {
+  const auto path = (fs::path(dir) / "adapter_config.json").string();
+  if (!fs::exists(path)) bad(dir, "no adapter_config.json: not a PEFT adapter folder");
+  const json j = read_json(path);
+  if (j.value("peft_type", std::string()) != "LORA") bad(dir, "peft_type is not LORA");
+  if (j.value("use_dora", false) || j.value("use_rslora", false)) bad(dir, "DoRA and rsLoRA adapters are not read");
+  c.finetune = Finetune::kLora;
+  c.lora_rank = need<int64_t>(j, "r", dir);
+  c.lora_alpha = need<double>(j, "lora_alpha", dir);
+  c.lora_targets.clear();
+  if (!j.contains("target_modules") || !j["target_modules"].is_array()) bad(dir, "adapter_config.json: target_modules must be a list");
+  for (const auto& t : j["target_modules"]) {
+    std::string name = t.get<std::string>();
+    if (name.size() > 5 && name.substr(name.size() - 5) == "_proj") name = name.substr(0, name.size() - 5);
+    if (!std::set<std::string>{"q", "k", "v", "o", "gate", "up", "down"}.count(name))
+      bad(dir, "adapter target module \"" + t.get<std::string>() + "\" is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+    c.lora_targets.push_back(name);
+  }
+}
+
+void load_peft_adapter(Decoder& model, const std::string& dir) {
+  SafetensorsFile f((fs::path(dir) / "adapter_model.safetensors").string());
+  torch::NoGradGuard ng;
+  std::set<std::string> used;
+  for (const auto& p : model->named_parameters(true)) {
+    const std::string& n = p.key();
+    const auto pos = n.find(".lora_");
+    if (pos == std::string::npos) continue;
+    const std::string name = "base_model.model." + hf_module(n.substr(0, pos)) + "." + n.substr(pos + 1) + ".weight";
+    const auto v = f.get(name);
+    if (v.shape != p.value().sizes().vec())
+      bad(dir, name + " has shape " + shape_text(v.shape) + ", the model needs " + shape_text(p.value().sizes().vec()));
+    p.value().copy_(torch::from_blob(const_cast<void*>(v.data), v.shape, torch::TensorOptions().dtype(torch_dtype(v.dtype, f.path()))));
+    used.insert(name);
+  }
+  std::vector<std::string> extra;
+  for (const auto& n : f.names())
+    if (!used.count(n)) extra.push_back(n);
+  if (!extra.empty()) bad(dir, "adapter tensors the model has no place for: " + first_few(extra));
+}
+
+void write_hf_folder(Decoder& model, const std::string& dir) {
+  const ModelConfig& c = model->config();
+  make_dirs(dir);
+  std::vector<torch::Tensor> keep;
+  std::vector<SafeTensorOut> out;
+  keep.reserve(model->named_parameters(true).size());
+  for (const auto& p : model->named_parameters(true)) {
+    const auto n = hf_name(p.key());
+    if (n.empty()) continue;
+    keep.push_back(p.value().detach().cpu().contiguous());
+    out.push_back({n, st_dtype(keep.back().scalar_type()), keep.back().sizes().vec(), keep.back().data_ptr(),
+                   static_cast<size_t>(keep.back().numel() * keep.back().element_size())});
+  }
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), out, {{"format", "pt"}});
+  for (const char* f : {"config.json", "generation_config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+                        "special_tokens_map.json"}) {
+    const auto src = fs::path(c.dir) / f;
+    if (fs::exists(src)) write_text_atomic((fs::path(dir) / f).string(), read_text(src.string()));
+  }
+}
+
+}  // namespace clues
