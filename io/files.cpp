@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -74,11 +75,12 @@ void append_journal(const std::string& path, const std::vector<double>& values) 
   ::close(fd);
 }
 
-std::vector<double> read_journal(const std::string& path) {
+std::vector<double> read_journal(const std::string& path, size_t record) {
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   if (ec) return {};
-  const size_t n = static_cast<size_t>(size) / sizeof(double);
+  const size_t whole = std::max<size_t>(record, 1) * sizeof(double);
+  const size_t n = static_cast<size_t>(size) / whole * whole / sizeof(double);
   if (n * sizeof(double) != size) fs::resize_file(path, n * sizeof(double));  // torn last record
   std::vector<double> out(n);
   std::ifstream in(path, std::ios::binary);

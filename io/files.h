@@ -28,10 +28,11 @@ void make_dirs(const std::string& dir);
 bool file_exists(const std::string& path);
 
 // An append-only journal of doubles that survives SIGKILL: append() writes and fsyncs a
-// record; read_journal() returns every complete value (a torn last value is dropped and
-// cut off the file, so appending can go on from there).
+// record; read_journal() returns the values of every complete record of `record` values
+// (a torn record, down to its last whole value, is dropped and cut off the file, so
+// appending goes on at a record boundary: a resumed run redoes whole records only).
 void append_journal(const std::string& path, const std::vector<double>& values);
-std::vector<double> read_journal(const std::string& path);
+std::vector<double> read_journal(const std::string& path, size_t record = 1);
 
 // Fault injection for the kill-and-resume tests: with CLUES_FAILPOINT=NAME:N[:RANK] in the
 // environment, the N-th call of failpoint(NAME, rank) on that rank (any rank if left out)

@@ -111,6 +111,14 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, size_);
 }
 
+void SafetensorsFile::release(const std::string& name) const {
+  const auto v = get(name);
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(v.data) / page * page;
+  const auto end = reinterpret_cast<uintptr_t>(v.data) + v.bytes;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 std::vector<std::string> SafetensorsFile::names() const {
   std::vector<std::string> out;
   for (const auto& kv : index_) out.push_back(kv.first);

@@ -41,6 +41,9 @@ class SafetensorsFile {
   // Throws InputError when the file has no tensor `name`.
   SafeTensorView get(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Drops the memory pages of tensor `name` once it has been copied (the map stays valid
+  // and would read the file again): a shard's pages never pile up beside the model.
+  void release(const std::string& name) const;
 
  private:
   std::string path_;

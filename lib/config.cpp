@@ -42,7 +42,17 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 
 void Config::validate() const {
   require(!silos.empty(), "no silo given: pass --silo PATH (repeatable) or silo= lines in the config file");
-  require(!validation.empty(), "no validation set: pass --validation PATH");
+  require(!validation.empty() || !validation_domains.empty(), "no validation set: pass --validation PATH (or NAME=PATH per domain)");
+  require(validation.empty() || validation_domains.empty(),
+          "--validation takes one pooled PATH or NAME=PATH per domain, not both");
+  {
+    std::set<std::string> domains;
+    for (const auto& d : validation_domains) {
+      require(is_name(d.name), "validation domain \"" + d.name + "\" may only hold letters, digits, '_', '-', '.'");
+      require(domains.insert(d.name).second, "two validation domains are named \"" + d.name + "\": keep one");
+    }
+  }
+  require(std::isfinite(score.other_domains), "score.other_domains must be a finite weight");
   require(!anchor.empty(), "no anchor set: pass --anchor PATH");
   require(!out.empty(), "no output folder: pass --out DIR");
   std::set<std::string> names;
@@ -339,11 +349,36 @@ ConfigKey paths_key(const char* name, std::vector<NamedPath> Config::*field, boo
   return k;
 }
 
+// --validation PATH (one pooled set) or NAME=PATH (one per domain, repeatable).
+ConfigKey validation_key() {
+  ConfigKey k;
+  k.name = "validation";
+  k.help = "public high-quality JSONL whose mean gradient defines 'good': one PATH (pooled), or NAME=PATH per "
+           "domain (repeatable; see score.other_domains)";
+  k.repeatable = true;
+  k.get = [](const Config& c) {
+    if (!c.validation.empty() || c.validation_domains.empty()) return std::vector<std::string>{c.validation};
+    std::vector<std::string> out;
+    for (const auto& d : c.validation_domains) out.push_back(d.name + "=" + d.path);
+    return out;
+  };
+  k.set = [](Config& c, const std::string& v) {
+    const auto eq = v.find('=');
+    if (eq != std::string::npos && eq > 0) {
+      c.validation_domains.push_back(parse_named_path(v, true));
+    } else {
+      require(c.validation.empty(), "--validation: give one pooled PATH, or NAME=PATH for each domain");
+      c.validation = v;
+    }
+  };
+  return k;
+}
+
 std::vector<ConfigKey> make_keys() {
 #define F(member) [](Config& c) -> auto& { return c.member; }
   std::vector<ConfigKey> k = {
       paths_key("silo", &Config::silos, false, "private JSONL of one silo, PATH or NAME=PATH (repeatable)"),
-      key("validation", F(validation), "public high-quality JSONL whose mean gradient defines 'good'"),
+      validation_key(),
       key("anchor", F(anchor), "public JSONL scored like private data to set the global threshold"),
       key("out", F(out), "output folder"),
       key("model", F(model.dir), "a Hugging Face model folder (LLaMA, Mistral, Qwen2: config.json, *.safetensors, tokenizer); default: the built-in model"),
@@ -388,6 +423,7 @@ std::vector<ConfigKey> make_keys() {
       key("score.batch_size", F(score.batch_size), "samples per batch (validation gradient)"),
       key("score.project_dim", F(score.project_dim), "k > 0: write k-dim random projections of the preconditioned gradients to OUT/features/ (batched engine)"),
       key("score.project_seed", F(score.project_seed), "seed of the projection matrix"),
+      key("score.other_domains", F(score.other_domains), "with --validation NAME=PATH per domain: weight of the other domains' gradients in a silo's target (its own domain: 1)"),
       key("select.threshold", F(select.threshold), "mean | quantile | fixed | ratio"),
       key("select.quantile", F(select.quantile), "quantile of anchor scores (threshold=quantile)"),
       key("select.value", F(select.value), "threshold value (threshold=fixed)"),

@@ -101,6 +101,9 @@ struct ScoreConfig {
   Normalize normalize = Normalize::kNone;             // unit: cosine (Γ(g_i) scaled to unit length)
   int64_t batch_size = 16;         // samples per batch (validation gradient, batched and ghost engines)
   int64_t project_dim = 0;         // > 0: write k-dimensional random projections of Γ(g_i) to features/
+  // With per-domain validation: a silo's target is Σ_d w_d ḡ_d, w = 1 for the silo's own
+  // domain (same name) and this weight for the others (the paper's research code: 1 or 0).
+  double other_domains = 1.0;
   uint64_t project_seed = 0;       // seed of the Rademacher projection matrix
 };
 
@@ -139,7 +142,8 @@ struct CompareConfig {
 
 struct Config {
   std::vector<NamedPath> silos;
-  std::string validation;
+  std::string validation;                     // the pooled public validation set (--validation PATH) ...
+  std::vector<NamedPath> validation_domains;  // ... or one per domain (--validation NAME=PATH, repeatable)
   std::string anchor;
   std::string out;
   std::vector<NamedPath> tests;    // clean held-out set per silo (evaluation only)

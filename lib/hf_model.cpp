@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "io/error.h"
@@ -90,13 +89,14 @@ std::string hf_module(const std::string& module) {
   if (module == "embed") return "model.embed_tokens";
   if (module == "norm") return "model.norm";
   if (module == "head") return "lm_head";
-  static const std::regex block(R"(blocks\.(\d+)\.(\w+))");
-  std::smatch m;
-  if (std::regex_match(module, m, block)) {
-    auto it = projection_names().find(m[2].str());
-    if (it != projection_names().end()) return "model.layers." + m[1].str() + "." + it->second;
-  }
-  return "";
+  const std::string prefix = "blocks.";
+  if (module.compare(0, prefix.size(), prefix) != 0) return "";
+  const auto dot = module.find('.', prefix.size());
+  if (dot == std::string::npos || dot == prefix.size()) return "";
+  const std::string layer = module.substr(prefix.size(), dot - prefix.size());
+  if (layer.find_first_not_of("0123456789") != std::string::npos) return "";
+  auto it = projection_names().find(module.substr(dot + 1));
+  return it == projection_names().end() ? "" : "model.layers." + layer + "." + it->second;
 }
 
 // The files holding the weights: the shard index's, or model.safetensors.
@@ -231,6 +231,7 @@ void load_hf_weights(Decoder& model, const std::string& dir) {
                      shape_text(p.sizes().vec()) + " (does config.json belong to these weights?)");
       const auto src = torch::from_blob(const_cast<void*>(v.data), v.shape, torch::TensorOptions().dtype(torch_dtype(v.dtype, file)));
       p.copy_(src);
+      f.release(n);
     }
   }
 }

@@ -79,7 +79,9 @@ int64_t file_size_or_zero(const std::string& p) {
 // after every input was read and checked.
 // Every input file of the run (silos, public sets, tests, labels, pretraining corpus).
 std::vector<std::string> input_files(const Config& cfg) {
-  std::vector<std::string> in = {cfg.validation, cfg.anchor};
+  std::vector<std::string> in = {cfg.anchor};
+  if (!cfg.validation.empty()) in.push_back(cfg.validation);
+  for (const auto& d : cfg.validation_domains) in.push_back(d.path);
   for (const auto* list : {&cfg.silos, &cfg.tests, &cfg.labels})
     for (const auto& p : *list) in.push_back(p.path);
   in.insert(in.end(), cfg.pretrain.corpus.begin(), cfg.pretrain.corpus.end());
@@ -131,7 +133,8 @@ RunInputs run_inputs_of(const RunContext& ctx) {
       r.files.push_back(x);
     }
   }
-  r.files.push_back(describe_input("validation", cfg.validation));
+  if (!cfg.validation.empty()) r.files.push_back(describe_input("validation", cfg.validation));
+  for (const auto& d : cfg.validation_domains) r.files.push_back(describe_input("validation " + d.name, d.path));
   r.files.push_back(describe_input("anchor", cfg.anchor));
   for (size_t i = 0; i < cfg.pretrain.corpus.size(); ++i)
     r.files.push_back(describe_input("pretraining corpus " + std::to_string(i + 1), cfg.pretrain.corpus[i]));
@@ -206,7 +209,8 @@ void read_inputs(RunContext& ctx) {
     }
     if (auto tp = find_path(cfg.tests, s.name); !tp.empty()) s.test = encode_all(ctx, read_jsonl(tp), nullptr);
   }
-  ctx.validation = encode_all(ctx, read_jsonl(cfg.validation), nullptr);
+  if (!cfg.validation.empty()) ctx.validation.push_back({"", encode_all(ctx, read_jsonl(cfg.validation), nullptr)});
+  for (const auto& d : cfg.validation_domains) ctx.validation.push_back({d.name, encode_all(ctx, read_jsonl(d.path), nullptr)});
   // Anchors are public: every rank reads them (rank 0 scores them for the global τ).
   ctx.anchor = encode_all(ctx, read_jsonl(cfg.anchor), nullptr);
   for (auto& s : ctx.silos) s.samples = static_cast<int64_t>(ctx.comm.allreduce_sum(static_cast<double>(s.samples)));
@@ -270,11 +274,13 @@ std::unique_ptr<RunContext> make_run_context(const Config& given, const Comm& wo
   }
   read_inputs(*ctx);
   {
-    int64_t n = 0;
+    int64_t n = 0, nv = 0;
     for (const auto& s : ctx->silos) n += s.samples;
+    for (const auto& v : ctx->validation) nv += static_cast<int64_t>(v.samples.size());
     std::ostringstream os;
     os << ctx->silos.size() << " silos, " << n << " private samples on " << world.size() << " rank(s); "
-       << ctx->validation.size() << " validation, " << ctx->anchor.size() << " anchor samples";
+       << nv << " validation" << (ctx->validation.size() > 1 ? " (" + std::to_string(ctx->validation.size()) + " domains)" : "")
+       << ", " << ctx->anchor.size() << " anchor samples";
     if (ctx->truncated)
       os << "; " << ctx->truncated << " samples longer than max_seq_len=" << cfg.model.max_seq_len << " truncated";
     log0(world, os.str());

@@ -62,7 +62,12 @@ struct RunContext {
   std::unique_ptr<DeviceScope> device_scope;
   RunLayout files{""};
   std::vector<SiloEntry> silos;       // every silo, in --silo order
-  std::vector<Encoded> validation;    // public: its mean gradient defines "good"
+  // Public validation sets: one pooled (domain "") or one per domain; their mean gradients define "good".
+  struct ValidationSet {
+    std::string domain;
+    std::vector<Encoded> samples;
+  };
+  std::vector<ValidationSet> validation;
   std::vector<Encoded> anchor;        // public: scored like private data, for the threshold
   int64_t truncated = 0;              // samples of all silos cut to model.max_seq_len
   std::shared_ptr<const Tokenizer> tokenizer;  // bytes, or the model folder's

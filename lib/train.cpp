@@ -159,13 +159,21 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
     if (n <= 0) continue;
     unflatten_into(theta, params);
     AdamState st = load_silo_state(s.state, params).adam;
+    const std::string where = "silo " + (s.name.empty() ? std::to_string(s.index) : s.name) + ", round " + std::to_string(round + 1);
     try {
       loss_local += n / total * train_round(model, s.data(), st, tc, seed, s.index, round);
     } catch (const NumericalError& e) {
-      throw NumericalError("silo " + (s.name.empty() ? std::to_string(s.index) : s.name) + ", round " +
-                           std::to_string(round + 1) + ": " + e.what());
+      throw NumericalError(where + ": " + e.what());
     }
-    save_silo_state(s.state, flatten(params), st);
+    const auto flat = flatten(params);
+    // A finite loss can still leave NaN/inf weights or moments (an overflowing second
+    // moment, say): stop here, before they are averaged into every silo.
+    for (const auto& [what, t] : {std::pair<const char*, torch::Tensor>{"weights", flat}, {"Adam first moments", flatten(st.m)},
+                                  {"Adam second moments", flatten(st.v)}})
+      if (!torch::isfinite(t).all().item<bool>() || injected("nan_state", comm.rank()))
+        throw NumericalError(where + ": the trained " + std::string(what) + " hold NaN or infinite values: training "
+                             "diverged.\nHINT: lower train.lr, raise train.eps, or keep train.grad_clip on");
+    save_silo_state(s.state, flat, st);
     failpoint("silo_trained", comm.rank());
   }
   RoundResult r;

@@ -90,6 +90,10 @@ grep -q "small_bad.jsonl:1" <<<"$msg" || bad "a failing rank: the bad file is no
 CLUES_FAILPOINT=nan_score:1 expect "a NaN score" 1 "data.jsonl:1 (silo_s) at checkpoint 0 is NaN" -- \
   "$clues" run "${tiny[@]}" --out "$dir/nan"
 [ ! -e "$dir/nan/report.json" ] || bad "a NaN score: report.json was written"
+# NaN in the trained weights or Adam moments (injected) stops the job before averaging.
+CLUES_FAILPOINT=nan_state:1 expect "a NaN training state" 1 "round 1: the trained weights hold NaN or infinite values" -- \
+  "$clues" run "${tiny[@]}" --out "$dir/nan_state"
+[ ! -e "$dir/nan_state/report.json" ] || bad "a NaN training state: report.json was written"
 
 # An absurd learning rate is not silently wrong: it stops, or the run warns (log and report).
 "$clues" run "${tiny[@]}" --out "$dir/lr" --train.lr 1e6 > "$dir/lr.log" 2>&1

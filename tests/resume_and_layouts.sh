@@ -83,6 +83,16 @@ for fp in ${FAILPOINTS:-warmup_round:1 silo_trained:3:0 scored_checkpoint:1 scor
     scoring_batch*) check "$fp: resumed in the middle of a silo" grep -q "continues after" "$out.log" ;;
   esac
 done
+# 2b. A torn journal record: a killed scoring run whose journal lost its last record's
+#     tail resumes at a batch boundary to the same bits as the uninterrupted run.
+out="$dir/torn"
+CLUES_FAILPOINT=scoring_batch:3:0 run 2 "$out"
+j=$(ls -S "$out"/checkpoints/dots_round_*_silo_*.bin | head -1)
+size=$(stat -c %s "$j")
+truncate -s $((size - 12)) "$j"
+run 2 "$out" --resume
+check "torn journal: the resumed run finishes" test -s "$out/report.json"
+check "torn journal: the same scores to the bit" same "$out" "$dir/r2" 0
 # 3. Kill in the comparison (after its 2nd row): finished rows are kept, the table equals
 #    an uninterrupted run's.
 run_cmp "$dir/cmp_ref"

@@ -147,6 +147,21 @@ TEST(Safetensors, RoundTripAndDamage) {
   expect_input_error([&] { SafetensorsFile(write_tmp("json.safetensors", notjson)); }, {"json.safetensors"});
 }
 
+// A torn journal keeps whole records only: 3 records of 4 values, the last cut mid-value
+// and then by one more whole value, reads back as the first 2 records and is cut to them.
+TEST(Journal, TornRecordIsDroppedWhole) {
+  const std::string p = (fs::path(tmp_dir()) / "dots.bin").string();
+  fs::create_directories(tmp_dir());
+  fs::remove(p);
+  for (int r = 0; r < 3; ++r) append_journal(p, {r + 0.1, r + 0.2, r + 0.3, r + 0.4});
+  fs::resize_file(p, 12 * sizeof(double) - sizeof(double) - 3);
+  const auto v = read_journal(p, 4);
+  EXPECT_EQ(v, (std::vector<double>{0.1, 0.2, 0.3, 0.4, 1.1, 1.2, 1.3, 1.4}));
+  EXPECT_EQ(fs::file_size(p), 8 * sizeof(double));
+  append_journal(p, {2.1});
+  EXPECT_EQ(read_journal(p).size(), 9u);  // records of one value: every whole value
+}
+
 TEST(Jsonl, Labels) {
   auto p = write_tmp("l.txt", "0\n1\n1\n0\n");
   EXPECT_EQ(read_labels(p), (std::vector<uint8_t>{0, 1, 1, 0}));

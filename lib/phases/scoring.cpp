@@ -1,5 +1,6 @@
 // Phase: scoring. At every warm-up checkpoint c: the validation gradient ḡ_c (chunks
-// spread over ranks, summed in chunk order), then for every hosted silo's samples (and the
+// spread over ranks, summed in chunk order; with per-domain validation one per domain and a
+// silo's target Σ_d w_d ḡ_d), then for every hosted silo's samples (and the
 // anchors) score_i += lr_c · ⟨Γ(g_i), ḡ_c⟩ / C with Γ from the silo's or the server's Adam
 // moments. Resume: each set's dots go batch by batch into a journal (io/layout.h), and a
 // killed job goes on after the last complete batch.
@@ -29,14 +30,36 @@ class CheckpointScorer {
     const H5File rf = H5File::open_read(ctx.files.round(c));
     unflatten_into(read_flat(rf, "/trainable", run.named), run.params);
     lr_ = rf.attr_f64("/", "lr");
-    gbar_ = validation_gradient();
+    for (const auto& v : ctx.validation) gbars_.push_back(validation_gradient(v.samples));
     if (project_dim() > 0 && ctx.comm.is_root()) {
       make_dirs(ctx.files.features_dir());
-      write_features("validation", project(gbar_.unsqueeze(0), project_dim(), ctx.cfg.score.project_seed));
+      for (size_t d = 0; d < gbars_.size(); ++d)
+        write_features(ctx.validation[d].domain.empty() ? "validation" : "validation_" + ctx.validation[d].domain,
+                       project(gbars_[d].unsqueeze(0), project_dim(), ctx.cfg.score.project_seed));
     }
     if (project_dim() > 0) make_dirs(ctx.files.features_dir());
   }
   double lr() const { return lr_; }
+
+  // The target ḡ that silo `silo`'s samples are scored against: the pooled validation
+  // gradient, or Σ_d w_d ḡ_d over the domains (w = 1 for the silo's own, score.other_domains else).
+  torch::Tensor target_for(const std::string& silo) const {
+    if (gbars_.size() == 1 && ctx_.validation[0].domain.empty()) return gbars_[0];
+    torch::Tensor t = torch::zeros_like(gbars_[0]);
+    for (size_t d = 0; d < gbars_.size(); ++d)
+      t += gbars_[d] * (ctx_.validation[d].domain == silo ? 1.0 : ctx_.cfg.score.other_domains);
+    return t;
+  }
+  // The anchors' target for the global threshold: the silos' targets weighted by sample count.
+  torch::Tensor anchor_target() const {
+    if (gbars_.size() == 1 && ctx_.validation[0].domain.empty()) return gbars_[0];
+    const auto counts = ctx_.counts();
+    double total = 0;
+    for (double n : counts) total += n;
+    torch::Tensor t = torch::zeros_like(gbars_[0]);
+    for (const auto& s : ctx_.silos) t += target_for(s.name) * (counts[static_cast<size_t>(s.index)] / total);
+    return t;
+  }
   // Γ of the server's averaged moments, read from the round file when first needed (the
   // anchors on rank 0, or every silo with score.moments=server).
   const Preconditioner& server() {
@@ -60,20 +83,22 @@ class CheckpointScorer {
 
   // Adds lr·dot/C of every sample of `data` to `acc`. Without features the dots go batch by
   // batch into the set's journal, and what a killed run left there is reused.
-  void accumulate(const std::vector<Encoded>& data, const Preconditioner& pre, std::vector<double>& acc,
-                  const std::string& set, const std::string& source) {
+  void accumulate(const std::vector<Encoded>& data, const torch::Tensor& target, const Preconditioner& pre,
+                  std::vector<double>& acc, const std::string& set, const std::string& source) {
     const Config& cfg = ctx_.cfg;
     const int64_t base = done_work_;
     const int64_t n = static_cast<int64_t>(data.size());
     std::vector<double> dots;
     if (project_dim() > 0) {
       torch::Tensor feats;
-      dots = score_samples(cfg.score, run_.model, data, gbar_, pre, cfg.model.max_seq_len,
+      dots = score_samples(cfg.score, run_.model, data, target, pre, cfg.model.max_seq_len,
                            [&](int64_t d, int64_t) { progress_.update(base + d); }, &feats);
       write_features(set, feats);
     } else {
       const std::string journal = ctx_.files.dots_journal(c_, set);
-      dots = read_journal(journal);
+      // Whole batches only: a resumed set continues at a batch boundary, so every batch is
+      // packed as in an uninterrupted run and the scores are the same bits.
+      dots = read_journal(journal, static_cast<size_t>(cfg.score.batch_size));
       const int64_t resumed = static_cast<int64_t>(dots.size());
       if (resumed > n)
         throw IoError(journal + " holds more scores than " + set + " has samples: it belongs to another run; "
@@ -83,7 +108,7 @@ class CheckpointScorer {
                                std::to_string(resumed) + " scored samples");
       for_each_batch(n - resumed, cfg.score.batch_size, [&](int64_t begin, int64_t end) {
         const std::vector<Encoded> batch(data.begin() + resumed + begin, data.begin() + resumed + end);
-        const auto d = score_samples(cfg.score, run_.model, batch, gbar_, pre, cfg.model.max_seq_len);
+        const auto d = score_samples(cfg.score, run_.model, batch, target, pre, cfg.model.max_seq_len);
         append_journal(journal, d);
         dots.insert(dots.end(), d.begin(), d.end());
         progress_.update(base + static_cast<int64_t>(dots.size()));
@@ -109,9 +134,8 @@ class CheckpointScorer {
                              "train.lr, raise train.eps, or keep train.grad_clip on; then start again with --overwrite");
   }
 
-  // ḡ_c: validation chunks spread over ranks, summed in chunk order.
-  torch::Tensor validation_gradient() {
-    const auto& v = ctx_.validation;
+  // ḡ_c of one validation set: chunks spread over ranks, summed in chunk order.
+  torch::Tensor validation_gradient(const std::vector<Encoded>& v) {
     const int64_t n = static_cast<int64_t>(v.size());
     const int64_t vb = ctx_.cfg.score.batch_size;
     const int size = ctx_.comm.size();
@@ -135,7 +159,7 @@ class CheckpointScorer {
   int64_t& done_work_;
   double lr_ = 0;
   std::optional<Preconditioner> server_;
-  torch::Tensor gbar_;
+  std::vector<torch::Tensor> gbars_;  // per validation set, in --validation order
 };
 
 }  // namespace
@@ -161,10 +185,12 @@ void score_checkpoints(RunContext& ctx, RunState& run) {
       const Preconditioner pre = cfg.score.moments == Moments::kServer
                                      ? scorer.server()
                                      : scorer.preconditioner(H5File::open_read(ctx.files.silo_moments(c, name)), "");
-      scorer.accumulate(ctx.load(*s.entry).enc, pre, s.score, "silo_" + name, s.entry->path);
-      if (silo_anchors) scorer.accumulate(ctx.anchor, pre, s.anchor_score, "anchor_for_" + name, cfg.anchor);
+      const torch::Tensor target = scorer.target_for(name);
+      scorer.accumulate(ctx.load(*s.entry).enc, target, pre, s.score, "silo_" + name, s.entry->path);
+      if (silo_anchors) scorer.accumulate(ctx.anchor, target, pre, s.anchor_score, "anchor_for_" + name, cfg.anchor);
     }
-    if (ctx.comm.is_root()) scorer.accumulate(ctx.anchor, scorer.server(), run.anchor_score, "anchor", cfg.anchor);
+    if (ctx.comm.is_root())
+      scorer.accumulate(ctx.anchor, scorer.anchor_target(), scorer.server(), run.anchor_score, "anchor", cfg.anchor);
     failpoint("scored_checkpoint", ctx.comm.rank());
   }
   progress.finish();
