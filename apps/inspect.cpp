@@ -9,9 +9,11 @@
 
 #include "io/error.h"
 #include "io/jsonl.h"
+#include "lib/engines.h"
 #include "lib/evaluate.h"
 #include "lib/hf_model.h"
 #include "lib/model.h"
+#include "lib/score.h"
 #include "lib/tokenizer.h"
 
 namespace po = boost::program_options;
@@ -26,6 +28,8 @@ struct InspectOptions {
   bool raw = false;
   int64_t batch = 8;
   std::string adapter;
+  std::string grads;          // loss: also write per-sample LoRA gradients here
+  std::string engine = "batched";
 };
 
 // Parses the shared options; false when --help was printed.
@@ -36,6 +40,9 @@ bool parse(const char* name, const char* what, const std::vector<std::string>& a
       ("model", po::value(&o.cfg.model.dir)->required(), "Hugging Face model folder (config.json, *.safetensors, tokenizer.model)")
       ("data", po::value(&o.data)->required(), "JSONL samples (instruction/input/output, or input_ids); with --raw, plain text lines")
       ("adapter", po::value(&o.adapter), "a PEFT LoRA adapter folder on top of the model (e.g. a run's OUT/adapter)")
+      ("grads", po::value(&o.grads), "also write each sample's gradient of its loss w.r.t. the LoRA weights (needs --adapter) "
+                                      "to this safetensors file: one [n, ...] tensor per LoRA weight, PEFT's names")
+      ("engine", po::value(&o.engine)->default_value(o.engine), "per-sample gradient engine for --grads: batched | loop")
       ("raw", po::bool_switch(&o.raw), "each line is plain text: <BOS>{line}, the loss over every token after BOS")
       ("model.dtype", po::value(&dtype)->default_value(dtype), "float32 | bfloat16 | float16")
       ("model.prompt", po::value(&prompt)->default_value(prompt), "auto (alpaca) | plain | alpaca")
@@ -61,6 +68,8 @@ bool parse(const char* name, const char* what, const std::vector<std::string>& a
   o.cfg.model.attention = parse_choice<Attention>("model.attention", vm["model.attention"].as<std::string>());
   if (o.batch < 1) throw InputError("--batch must be at least 1");
   if (o.cfg.model.max_seq_len < 2) throw InputError("--model.max_seq_len must be at least 2");
+  if (!o.grads.empty() && o.adapter.empty()) throw InputError("--grads needs --adapter: the gradients are the LoRA weights'");
+  if (o.engine != "batched" && o.engine != "loop") throw InputError("--engine must be batched or loop");
   if (o.cfg.threads < 1) throw InputError("--threads must be at least 1");
   read_hf_config(o.cfg.model);
   if (o.adapter.empty()) o.cfg.model.finetune = Finetune::kFull;  // no LoRA weights: the base alone
@@ -94,6 +103,17 @@ int run_loss_command(const std::vector<std::string>& args) {
   if (!o.adapter.empty()) load_peft_adapter(model, o.adapter);
   model->eval();
   for (double l : sample_losses(model, data, o.batch)) std::printf("%.9g\n", l);
+  if (!o.grads.empty()) {
+    std::vector<torch::Tensor> rows;
+    if (o.engine == "loop") {
+      for (const auto& e : data) rows.push_back(sample_grad(model, e));
+    } else {
+      int64_t longest = 1;
+      for (const auto& e : data) longest = std::max<int64_t>(longest, static_cast<int64_t>(e.ids.size()));
+      for (size_t i = 0; i < data.size(); ++i) rows.push_back(batched_grads(model, {&data[i]}, longest).squeeze(0));
+    }
+    write_peft_gradients(model, torch::stack(rows), o.grads);
+  }
   return 0;
 }
 

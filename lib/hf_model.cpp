@@ -99,6 +99,13 @@ std::string hf_module(const std::string& module) {
   return it == projection_names().end() ? "" : "model.layers." + layer + "." + it->second;
 }
 
+// PEFT's name of one of the model's LoRA weights: "blocks.0.q.lora_A" ->
+// "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight".
+std::string peft_name(const std::string& lora_param) {
+  const auto pos = lora_param.find(".lora_");
+  return "base_model.model." + hf_module(lora_param.substr(0, pos)) + "." + lora_param.substr(pos + 1) + ".weight";
+}
+
 // The files holding the weights: the shard index's, or model.safetensors.
 std::map<std::string, std::string> weight_files(const std::string& dir) {
   std::map<std::string, std::string> where;  // tensor -> file
@@ -246,12 +253,10 @@ void write_peft_adapter(Decoder& model, const std::string& dir) {
     const std::string& n = p.key();
     const auto pos = n.find(".lora_");
     if (pos == std::string::npos) continue;
-    const std::string module = n.substr(0, pos);      // blocks.0.q
-    const std::string which = n.substr(pos + 1);      // lora_A / lora_B
-    const std::string hf = hf_module(module);
+    const std::string hf = hf_module(n.substr(0, pos));  // blocks.0.q -> model.layers.0.self_attn.q_proj
     modules.insert(hf.substr(hf.rfind('.') + 1));
     keep.push_back(p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous());
-    out.push_back({"base_model.model." + hf + "." + which + ".weight", "F32", keep.back().sizes().vec(), keep.back().data_ptr(),
+    out.push_back({peft_name(n), "F32", keep.back().sizes().vec(), keep.back().data_ptr(),
                    static_cast<size_t>(keep.back().numel()) * 4});
   }
   if (out.empty()) throw InputError("the model has no LoRA weights to write as an adapter (model.finetune=full writes a model folder)");
@@ -300,7 +305,7 @@ void load_peft_adapter(Decoder& model, const std::string& dir) {
     const std::string& n = p.key();
     const auto pos = n.find(".lora_");
     if (pos == std::string::npos) continue;
-    const std::string name = "base_model.model." + hf_module(n.substr(0, pos)) + "." + n.substr(pos + 1) + ".weight";
+    const std::string name = peft_name(n);
     const auto v = f.get(name);
     if (v.shape != p.value().sizes().vec())
       bad(dir, name + " has shape " + shape_text(v.shape) + ", the model needs " + shape_text(p.value().sizes().vec()));
@@ -311,6 +316,25 @@ void load_peft_adapter(Decoder& model, const std::string& dir) {
   for (const auto& n : f.names())
     if (!used.count(n)) extra.push_back(n);
   if (!extra.empty()) bad(dir, "adapter tensors the model has no place for: " + first_few(extra));
+}
+
+void write_peft_gradients(Decoder& model, const torch::Tensor& grads, const std::string& path) {
+  const auto params = model->trainable_tensors();
+  const auto g = grads.to(torch::kCPU, torch::kFloat32).contiguous();
+  std::vector<torch::Tensor> keep;
+  std::vector<SafeTensorOut> out;
+  int64_t off = 0;
+  for (const auto& [n, p] : model->trainable()) {
+    const auto pos = n.find(".lora_");
+    if (pos == std::string::npos) throw InputError("gradients are written for LoRA weights only (" + n + ")");
+    std::vector<int64_t> shape = {g.size(0)};
+    for (auto d : p.sizes()) shape.push_back(d);
+    keep.push_back(g.slice(1, off, off + p.numel()).contiguous());
+    off += p.numel();
+    out.push_back({peft_name(n), "F32", shape,
+                   keep.back().data_ptr(), static_cast<size_t>(keep.back().numel()) * 4});
+  }
+  write_safetensors(path, out);
 }
 
 void write_hf_folder(Decoder& model, const std::string& dir) {

@@ -42,6 +42,10 @@ void read_peft_config(ModelConfig& c, const std::string& dir);
 // Copies a PEFT adapter's LoRA weights into the model (its LoRA layout must match).
 void load_peft_adapter(Decoder& model, const std::string& dir);
 
+// Per-sample gradients [n, P] (trainable() order, LoRA only) as a safetensors file with one
+// [n, ...] tensor per LoRA weight under PEFT's names (for comparison with PyTorch's autograd).
+void write_peft_gradients(Decoder& model, const torch::Tensor& grads, const std::string& path);
+
 // A model folder with the model's weights (full fine-tuning): model.safetensors in the
 // model's dtype with Hugging Face's names, and the base folder's config and tokenizer files.
 void write_hf_folder(Decoder& model, const std::string& dir);

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/torch_env.sh
 JOBS=${JOBS:-2}
 mkdir -p build-asan
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLUES_SANITIZE=ON -DCMAKE_PREFIX_PATH="$(clues_torch_prefix)" \
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_FLAGS="-O1 -g1" -DCLUES_SANITIZE=ON -DCMAKE_PREFIX_PATH="$(clues_torch_prefix)" \
   -DCLUES_TORCH_VERSION="$CLUES_TORCH_VERSION" > build-asan/configure.log 2>&1 || { cat build-asan/configure.log; exit 1; }
 cmake --build build-asan -j"$JOBS" --target test_core test_engines
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=1
