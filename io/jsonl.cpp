@@ -64,7 +64,7 @@ std::vector<Record> read_jsonl(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers out of range (found by fuzz_jsonl)
       bad_line(path, line_no, std::string("not valid JSON (") + e.what() + ")");
     }
     if (!j.is_object()) bad_line(path, line_no, "not a JSON object");
@@ -73,7 +73,8 @@ std::vector<Record> read_jsonl(const std::string& path) {
     if (auto ids = j.find("input_ids"); ids != j.end()) {  // pre-tokenized
       if (!ids->is_array() || ids->empty()) bad_line(path, line_no, "field \"input_ids\" is not a non-empty array");
       for (const auto& v : *ids) {
-        if (!v.is_number_integer() || v.get<int64_t>() < 0) bad_line(path, line_no, "field \"input_ids\" holds a value that is not a token id");
+        if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > (uint64_t{1} << 40) : v.get<int64_t>() < 0))
+          bad_line(path, line_no, "field \"input_ids\" holds a value that is not a token id");
         r.input_ids.push_back(v.get<int64_t>());
       }
       r.response_start = 1;  // without a mask: every token after the first
@@ -83,10 +84,9 @@ std::vector<Record> read_jsonl(const std::string& path) {
         int64_t first = -1;
         for (size_t t = 0; t < m->size(); ++t) {
           const auto& v = (*m)[t];
-          if (!v.is_number_integer() || (v.get<int>() != 0 && v.get<int>() != 1))
-            bad_line(path, line_no, "field \"response_mask\" must hold 0 and 1 only");
-          if (v.get<int>() == 1 && first < 0) first = static_cast<int64_t>(t);
-          if (v.get<int>() == 0 && first >= 0)
+          if (!v.is_number_integer() || (v != 0 && v != 1)) bad_line(path, line_no, "field \"response_mask\" must hold 0 and 1 only");
+          if (v == 1 && first < 0) first = static_cast<int64_t>(t);
+          if (v == 0 && first >= 0)
             bad_line(path, line_no, "field \"response_mask\" must be 0s then 1s (one response at the end of the sample)");
         }
         if (first < 1) bad_line(path, line_no, "field \"response_mask\" must start with 0 (the first token is never predicted) and hold a 1");

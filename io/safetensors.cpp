@@ -81,15 +81,17 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       size_t numel = 1;
       for (const auto& d : e["shape"]) {
         if (!d.is_number_unsigned()) bad(path, "entry \"" + it.key() + "\" has a negative or non-integer dimension");
+        if (d.get<uint64_t>() > (uint64_t{1} << 40) || __builtin_mul_overflow(numel, d.get<size_t>(), &numel))
+          bad(path, "entry \"" + it.key() + "\" has a shape too large for any file");
         v.shape.push_back(d.get<int64_t>());
-        numel *= d.get<size_t>();
       }
       const auto& off = e["data_offsets"];
       if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) bad(path, "entry \"" + it.key() + "\" has bad data_offsets");
       const size_t b = off[0].get<size_t>(), end = off[1].get<size_t>();
       if (b > end || end > data_size)
         bad(path, "entry \"" + it.key() + "\" lies outside the file's " + std::to_string(data_size) + " data bytes (truncated?)");
-      if (numel * safetensors_dtype_size(v.dtype) != end - b)
+      size_t need_bytes = 0;
+      if (__builtin_mul_overflow(numel, safetensors_dtype_size(v.dtype), &need_bytes) || need_bytes != end - b)
         bad(path, "entry \"" + it.key() + "\": shape and dtype need " + std::to_string(numel * safetensors_dtype_size(v.dtype)) +
                       " bytes, its range holds " + std::to_string(end - b));
       v.data = base + data0 + b;

@@ -233,6 +233,12 @@ class ByteLevelBpe : public Tokenizer {
 
 }  // namespace
 
-std::shared_ptr<Tokenizer> bpe_tokenizer(const std::string& path) { return std::make_shared<ByteLevelBpe>(path); }
+std::shared_ptr<Tokenizer> bpe_tokenizer(const std::string& path) {
+  try {
+    return std::make_shared<ByteLevelBpe>(path);
+  } catch (const json::exception& e) {  // a field of the wrong type, say
+    throw InputError(path + ": not a tokenizer.json clues reads (" + std::string(e.what()).substr(0, 200) + ")");
+  }
+}
 
 }  // namespace clues

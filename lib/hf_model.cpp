@@ -18,32 +18,9 @@ namespace clues {
 namespace {
 
 using json = nlohmann::json;
+using clues::read_json_file;
 
 [[noreturn]] void bad(const std::string& dir, const std::string& what) { throw InputError(dir + ": " + what); }
-
-json read_json(const std::string& path) {
-  try {
-    return json::parse(read_text(path));
-  } catch (const json::exception& e) {
-    throw InputError(path + ": not valid JSON (" + std::string(e.what()).substr(0, 200) + ")");
-  }
-}
-
-template <typename T>
-T need(const json& j, const char* key, const std::string& where) {
-  if (!j.contains(key) || j[key].is_null()) bad(where, std::string("config.json has no \"") + key + "\"");
-  try {
-    return j[key].get<T>();
-  } catch (const json::exception&) {
-    bad(where, std::string("config.json: \"") + key + "\" has the wrong type");
-  }
-}
-
-int64_t token_id(const json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return -1;
-  if (j[key].is_array()) return j[key].empty() ? -1 : j[key][0].get<int64_t>();
-  return j[key].get<int64_t>();
-}
 
 torch::ScalarType torch_dtype(const std::string& st, const std::string& where) {
   if (st == "F32") return torch::kFloat32;
@@ -111,7 +88,7 @@ std::map<std::string, std::string> weight_files(const std::string& dir) {
   std::map<std::string, std::string> where;  // tensor -> file
   const auto index = fs::path(dir) / "model.safetensors.index.json";
   if (fs::exists(index)) {
-    const json j = read_json(index.string());
+    const json j = read_json_file(index.string());
     if (!j.contains("weight_map") || !j["weight_map"].is_object()) bad(index.string(), "no \"weight_map\" object");
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       const auto file = (fs::path(dir) / it->get<std::string>()).string();
@@ -137,73 +114,6 @@ std::string hf_name(const std::string& name) {
   if (dot == std::string::npos) return "";
   const auto module = hf_module(name.substr(0, dot));
   return module.empty() ? "" : module + name.substr(dot);
-}
-
-void read_hf_config(ModelConfig& c) {
-  const std::string& dir = c.dir;
-  if (!fs::is_directory(dir)) bad(dir, "not a folder: --model takes a Hugging Face model folder (config.json, *.safetensors)");
-  const auto path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(path)) bad(dir, "no config.json: --model takes a Hugging Face model folder");
-  const json j = read_json(path);
-  std::string arch;
-  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
-    arch = j["architectures"][0].get<std::string>();
-  static const std::map<std::string, std::string> known = {
-      {"LlamaForCausalLM", "llama"}, {"MistralForCausalLM", "mistral"}, {"Qwen2ForCausalLM", "qwen2"}};
-  if (!known.count(arch))
-    bad(dir, "architecture \"" + arch + "\" is not supported; clues reads LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM");
-  c.arch = known.at(arch);
-  const std::string act = j.value("hidden_act", std::string("silu"));
-  if (act != "silu") bad(dir, "hidden_act \"" + act + "\" is not supported (silu only)");
-  if (j.value("mlp_bias", false)) bad(dir, "mlp_bias=true is not supported");
-  c.d_model = need<int64_t>(j, "hidden_size", dir);
-  c.layers = need<int64_t>(j, "num_hidden_layers", dir);
-  c.heads = need<int64_t>(j, "num_attention_heads", dir);
-  c.kv_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null() ? j["num_key_value_heads"].get<int64_t>() : c.heads;
-  c.hidden = need<int64_t>(j, "intermediate_size", dir);
-  c.vocab = need<int64_t>(j, "vocab_size", dir);
-  c.head_dim = j.contains("head_dim") && !j["head_dim"].is_null() ? j["head_dim"].get<int64_t>() : c.d_model / c.heads;
-  c.norm_eps = j.value("rms_norm_eps", 1e-6);
-  c.tied = j.value("tie_word_embeddings", false);
-  c.rope_style = RopeStyle::kHalf;
-  if (c.heads <= 0 || c.kv_heads <= 0 || c.heads % c.kv_heads != 0)
-    bad(dir, "num_attention_heads " + std::to_string(c.heads) + " is not a multiple of num_key_value_heads " + std::to_string(c.kv_heads));
-  if (c.head_dim % 2 != 0) bad(dir, "head_dim must be even (rotary positions)");
-  c.qkv_bias = c.arch == "qwen2" || j.value("attention_bias", false);
-  c.o_bias = c.arch != "qwen2" && j.value("attention_bias", false);
-  // Rotary settings: transformers 5 writes rope_parameters; older folders rope_theta and rope_scaling.
-  json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"] : json::object();
-  if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) rope.update(j["rope_scaling"]);
-  c.rope_base = rope.contains("rope_theta") ? rope["rope_theta"].get<double>() : j.value("rope_theta", 10000.0);
-  c.rope_type = rope.contains("rope_type") ? rope["rope_type"].get<std::string>() : rope.value("type", std::string("default"));
-  if (c.rope_type != "default" && c.rope_type != "linear" && c.rope_type != "llama3")
-    bad(dir, "rope scaling \"" + c.rope_type + "\" is not supported (default, linear, llama3)");
-  c.rope_factor = rope.value("factor", 1.0);
-  c.rope_low_freq_factor = rope.value("low_freq_factor", 1.0);
-  c.rope_high_freq_factor = rope.value("high_freq_factor", 4.0);
-  c.rope_original_max = rope.value("original_max_position_embeddings", int64_t{8192});
-  const bool sliding = c.arch == "mistral" || j.value("use_sliding_window", false);
-  if (sliding && j.contains("sliding_window") && !j["sliding_window"].is_null() &&
-      c.max_seq_len > j["sliding_window"].get<int64_t>())
-    bad(dir, "model.max_seq_len " + std::to_string(c.max_seq_len) + " exceeds the model's sliding window of " +
-                 std::to_string(j["sliding_window"].get<int64_t>()) + " tokens: clues attends to the whole sample, so "
-                 "keep model.max_seq_len within the window");
-  c.bos_id = token_id(j, "bos_token_id");
-  c.eos_id = token_id(j, "eos_token_id");
-  c.pad_id = token_id(j, "pad_token_id");
-  for (const auto* id : {&c.bos_id, &c.eos_id})
-    if (*id >= c.vocab) bad(dir, "a special token id is outside vocab_size " + std::to_string(c.vocab));
-}
-
-std::string describe_model(const ModelConfig& c) {
-  return c.arch + ", " + std::to_string(c.layers) + " layers, hidden " + std::to_string(c.d_model) + ", " +
-         std::to_string(c.heads) + " heads (" + std::to_string(c.n_kv_heads()) + " key/value), head_dim " +
-         std::to_string(c.n_head_dim()) + ", vocab " + std::to_string(c.vocab) + (c.tied ? ", tied embeddings" : "") +
-         ", rope " + c.rope_type + ", weights in " + to_string(c.dtype);
-}
-
-void apply_model_folder(Config& cfg) {
-  if (!cfg.model.dir.empty()) read_hf_config(cfg.model);
 }
 
 void load_hf_weights(Decoder& model, const std::string& dir) {
@@ -275,26 +185,6 @@ void write_peft_adapter(Decoder& model, const std::string& dir) {
               {"use_dora", false},
               {"modules_to_save", nullptr}};
   write_text_atomic((fs::path(dir) / "adapter_config.json").string(), cfg.dump(2) + "\n");
-}
-
-void read_peft_config(ModelConfig& c, const std::string& dir) {
-  const auto path = (fs::path(dir) / "adapter_config.json").string();
-  if (!fs::exists(path)) bad(dir, "no adapter_config.json: not a PEFT adapter folder");
-  const json j = read_json(path);
-  if (j.value("peft_type", std::string()) != "LORA") bad(dir, "peft_type is not LORA");
-  if (j.value("use_dora", false) || j.value("use_rslora", false)) bad(dir, "DoRA and rsLoRA adapters are not read");
-  c.finetune = Finetune::kLora;
-  c.lora_rank = need<int64_t>(j, "r", dir);
-  c.lora_alpha = need<double>(j, "lora_alpha", dir);
-  c.lora_targets.clear();
-  if (!j.contains("target_modules") || !j["target_modules"].is_array()) bad(dir, "adapter_config.json: target_modules must be a list");
-  for (const auto& t : j["target_modules"]) {
-    std::string name = t.get<std::string>();
-    if (name.size() > 5 && name.substr(name.size() - 5) == "_proj") name = name.substr(0, name.size() - 5);
-    if (!std::set<std::string>{"q", "k", "v", "o", "gate", "up", "down"}.count(name))
-      bad(dir, "adapter target module \"" + t.get<std::string>() + "\" is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
-    c.lora_targets.push_back(name);
-  }
 }
 
 void load_peft_adapter(Decoder& model, const std::string& dir) {

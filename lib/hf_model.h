@@ -8,21 +8,10 @@
 #include <string>
 
 #include "lib/config.h"
+#include "lib/hf_config.h"
 #include "lib/model.h"
 
 namespace clues {
-
-// Fills the architecture of c (shape, heads, rotary settings, biases, tied embeddings,
-// special tokens) from c.dir/config.json. Throws InputError naming the folder and what is
-// missing or unsupported (architecture, activation, rope scaling, MLP bias, a context
-// longer than Mistral's sliding window).
-void read_hf_config(ModelConfig& c);
-
-// One line on a folder's model: architecture, layers, width, heads, vocabulary, dtype.
-std::string describe_model(const ModelConfig& c);
-
-// When cfg.model.dir is set: read_hf_config. A no-op for the built-in model.
-void apply_model_folder(Config& cfg);
 
 // The Hugging Face name of one of the model's base parameters ("blocks.0.q.weight" ->
 // "model.layers.0.self_attn.q_proj.weight"); empty for LoRA weights.
@@ -36,9 +25,6 @@ void load_hf_weights(Decoder& model, const std::string& dir);
 // names) of the model's LoRA weights, for PeftModel.from_pretrained(base, dir).
 void write_peft_adapter(Decoder& model, const std::string& dir);
 
-// Sets c's LoRA settings (rank, alpha, targets) from a PEFT adapter folder's
-// adapter_config.json, for a model that load_peft_adapter then fills.
-void read_peft_config(ModelConfig& c, const std::string& dir);
 // Copies a PEFT adapter's LoRA weights into the model (its LoRA layout must match).
 void load_peft_adapter(Decoder& model, const std::string& dir);
 

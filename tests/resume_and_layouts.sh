@@ -9,6 +9,7 @@
 #     and just before report.json; the job is started again with --resume and must finish
 #     with the uninterrupted run's scores and selections (within 1e-12 relative) and must
 #     say what it resumed.
+#     A torn scoring journal and a damaged round checkpoint resume to the same result too.
 #  3. The comparison killed after its 2nd row resumes to the same table.
 #  4. Resume by content: a silo edited in place, or a changed setting, is refused with what
 #     changed named; the same inputs from a moved output folder, named by relative paths,
@@ -93,6 +94,15 @@ truncate -s $((size - 12)) "$j"
 run 2 "$out" --resume
 check "torn journal: the resumed run finishes" test -s "$out/report.json"
 check "torn journal: the same scores to the bit" same "$out" "$dir/r2" 0
+# 2c. A damaged checkpoint: round_000.h5 cut short after the warm-up finished is named,
+#     its round redone, and the result is the uninterrupted run's.
+out="$dir/damaged"
+CLUES_FAILPOINT=scored_checkpoint:1 run 2 "$out"
+truncate -s 3000 "$out/checkpoints/round_000.h5"
+run 2 "$out" --resume
+check "damaged checkpoint: named in the log" grep -q "round_000.h5 is damaged and its round is redone" "$out.log"
+check "damaged checkpoint: the resumed run finishes" test -s "$out/report.json"
+check "damaged checkpoint: same scores as the uninterrupted run" same "$out" "$dir/r2" 1e-12
 # 3. Kill in the comparison (after its 2nd row): finished rows are kept, the table equals
 #    an uninterrupted run's.
 run_cmp "$dir/cmp_ref"

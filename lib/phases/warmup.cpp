@@ -2,7 +2,7 @@
 // hosted silo trains local_steps from the global weights, then weights and Adam moments
 // are averaged weighted by sample count. After each round the checkpoint files hold what
 // scoring needs: round_NNN.h5 (global weights, server moments, lr) and each silo's own
-// moments. Resume: rounds whose files are all there are skipped.
+// moments. Resume: rounds whose files are all there and whole are skipped.
 #include <cmath>
 #include <cstdio>
 
@@ -17,15 +17,30 @@ namespace {
 
 const char* kPhase = "warmup";  // the silo state files' phase name
 
+// True when `path` exists and its datasets `groups` read back whole. A damaged file (cut by
+// a full disk or a partial copy, say) is named in the log and counts as missing: its round
+// is redone, and as training is deterministic the redone round writes the same file.
+bool intact(const RunContext& ctx, const RunState& run, const std::string& path, const std::vector<std::string>& groups) {
+  if (!file_exists(path)) return false;
+  try {
+    const H5File f = H5File::open_read(path);
+    for (const auto& g : groups) read_flat(f, g, run.named);
+    return true;
+  } catch (const std::exception& e) {
+    log_any(ctx.comm, "resume: " + path + " is damaged and its round is redone (" + std::string(e.what()).substr(0, 200) + ")");
+    return false;
+  }
+}
+
 // Rounds already done by a killed run: a round counts as done when its global file and
-// every silo's moment file exist. Restores the global weights and each hosted silo's
-// Adam state from the last of them.
+// every silo's moment file are there and read back whole. Restores the global weights and
+// each hosted silo's Adam state from the last of them.
 int64_t resume_rounds(RunContext& ctx, RunState& run) {
   const Comm& comm = ctx.comm;
   int64_t done = 0;
   while (done < ctx.cfg.train.rounds) {
-    bool ok = !comm.is_root() || file_exists(ctx.files.round(done));
-    for (const auto& s : run.mine) ok = ok && file_exists(ctx.files.silo_moments(done, s.entry->name));
+    bool ok = !comm.is_root() || intact(ctx, run, ctx.files.round(done), {"/trainable"});
+    for (const auto& s : run.mine) ok = ok && intact(ctx, run, ctx.files.silo_moments(done, s.entry->name), {"/m", "/v"});
     if (!comm.all_ok(ok)) break;
     ++done;
   }

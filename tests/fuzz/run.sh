@@ -12,7 +12,7 @@ cmake -S "$here" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang
   || { cat "$build.configure.log"; exit 1; }
 cmake --build "$build" -j"${JOBS:-2}" > "$build.build.log" 2>&1 || { tail -40 "$build.build.log"; exit 1; }
 fail=0
-for t in jsonl labels config safetensors; do
+for t in jsonl labels config safetensors hf_config; do
   work=$(mktemp -d)
   cp "$here/corpus/$t/"* "$work/"
   if (cd "$build" && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
