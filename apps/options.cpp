@@ -86,6 +86,14 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
       po::store(po::parse_config_file(in, all), vm);
     }
     po::notify(vm);
+  } catch (const po::error_with_option_name& e) {
+    // Boost puts the option's name into its message template, and a name holding
+    // "%canonical_option%" makes that substitution loop forever (found by fuzz_config).
+    const std::string name = e.get_option_name();
+    if (name.find('%') != std::string::npos)
+      throw InputError("unrecognised option '" + name.substr(0, 80) + "' (no option of clues has a '%' in its name)"
+                       "\nHINT: `clues run --help` lists every option");
+    throw InputError(std::string(e.what()) + "\nHINT: `clues run --help` lists every option");
   } catch (const po::error& e) {
     throw InputError(std::string(e.what()) + "\nHINT: `clues run --help` lists every option");
   }
