@@ -23,6 +23,7 @@ const char* kUsage =
     "commands:\n"
     "  run      the whole pipeline: warm-up, scoring, threshold, selection (clues run --help)\n"
     "  loss     the mean loss of each sample under a model folder, one per line (clues loss --help)\n"
+    "  merge    merge PEFT LoRA adapters into one: TIES, linear, task arithmetic (clues merge --help)\n"
     "  tokenize the token ids of each sample under a model folder's tokenizer (clues tokenize --help)\n"
     "  version  print the version\n";
 
@@ -47,13 +48,15 @@ int main(int argc, char** argv) {
       if (comm.is_root()) std::cout << "clues " << CLUES_VERSION << " (" << CLUES_BUILD_TYPE << ")\n";
       return 0;
     }
-    if (args[0] == "loss" || args[0] == "tokenize") {
+    if (args[0] == "loss" || args[0] == "tokenize" || args[0] == "merge") {
       // Single-process tools: rank 0 works, the others wait.
       int rc = 0;
       if (comm.is_root()) {
         try {
           const std::vector<std::string> rest(args.begin() + 1, args.end());
-          rc = args[0] == "loss" ? clues::run_loss_command(rest) : clues::run_tokenize_command(rest);
+          rc = args[0] == "loss"       ? clues::run_loss_command(rest)
+               : args[0] == "merge" ? clues::run_merge_command(rest)
+                                    : clues::run_tokenize_command(rest);
         } catch (const clues::InputError& e) {
           std::cerr << "clues: error: " << e.what() << std::endl;
           rc = 2;

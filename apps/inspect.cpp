@@ -4,7 +4,10 @@
 #include <torch/torch.h>
 
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <sstream>
 #include <iostream>
 
 #include "io/error.h"
@@ -129,6 +132,52 @@ int run_tokenize_command(const std::vector<std::string>& args) {
     }
     std::printf("%s\n", line.c_str());
   }
+  return 0;
+}
+
+int run_merge_command(const std::vector<std::string>& args) {
+  po::options_description d(
+      "clues merge: merge PEFT LoRA adapters of one base into one, as PEFT's add_weighted_adapter does\n"
+      "usage: clues merge --out DIR [--method ties] [--density 0.2] [--weights 1,1,...] ADAPTER_DIR...");
+  std::string out, method = "ties", weights;
+  double density = 0.2;
+  std::vector<std::string> dirs;
+  d.add_options()("help,h", "print this help")
+      ("out", po::value(&out)->required(), "folder of the merged adapter (adapter_config.json, adapter_model.safetensors)")
+      ("method", po::value(&method)->default_value(method), "ties | linear | task_arithmetic (PEFT's ties, linear, svd)")
+      ("density", po::value(&density)->default_value(density), "ties: share of each task tensor kept")
+      ("weights", po::value(&weights), "one weight per adapter, comma-separated (default: 1 each)")
+      ("adapters", po::value(&dirs)->multitoken(), "adapter folders (also given positionally)");
+  po::positional_options_description pos;
+  pos.add("adapters", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+    if (vm.count("help")) {
+      std::cout << d;
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw InputError(std::string(e.what()) + " (clues merge --help lists the options)");
+  }
+  const auto m = parse_choice<MergeMethod>("--method", method);
+  if (!(density > 0 && density <= 1)) throw InputError("--density must be in (0, 1]");
+  std::vector<double> w;
+  if (weights.empty()) {
+    w.assign(dirs.size(), 1.0);
+  } else {
+    std::stringstream ss(weights);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      char* end = nullptr;
+      const double x = std::strtod(item.c_str(), &end);
+      if (item.empty() || *end != '\0' || !std::isfinite(x)) throw InputError("--weights: \"" + item + "\" is not a number");
+      w.push_back(x);
+    }
+  }
+  merge_peft_adapters(dirs, w, m, density, out);
+  std::cerr << "merged " << dirs.size() << " adapters (" << method << ") into " << out << "\n";
   return 0;
 }
 

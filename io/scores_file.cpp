@@ -9,7 +9,8 @@ namespace clues {
 
 void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector<SiloColumns>& silos,
                        int64_t anchor_samples, const std::vector<double>& anchor_score, int64_t checkpoints,
-                       const std::vector<double>& lrs, double threshold, const std::string& config_ini) {
+                       const std::vector<double>& lrs, double threshold, const std::string& config_ini,
+                       bool with_datainf) {
   int rank = 0;
   if (comm != MPI_COMM_NULL) CLUES_MPI_CHECK(MPI_Comm_rank(comm, &rank));
   const bool root = rank == 0;
@@ -29,6 +30,7 @@ void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector
       const auto n = static_cast<hsize_t>(s.samples);
       for (const char* d : {"/score", "/warmup_loss", "/ifd"}) f.create_dataset(g + d, T::kF64, n);
       f.create_dataset(g + "/selected", T::kU8, n);
+      if (with_datainf) f.create_dataset(g + "/datainf", T::kF64, n);
     }
     f.create_dataset("/anchor/score", T::kF64, static_cast<hsize_t>(anchor_samples));
     f.create_dataset("/checkpoints/lr", T::kF64, static_cast<hsize_t>(checkpoints));
@@ -38,6 +40,7 @@ void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector
       f.write_collective(g + "/warmup_loss", T::kF64, s.warmup_loss, s.here);
       f.write_collective(g + "/ifd", T::kF64, s.ifd, s.here);
       f.write_collective(g + "/selected", T::kU8, s.selected, s.here);
+      if (with_datainf) f.write_collective(g + "/datainf", T::kF64, s.datainf, s.here);
     }
     f.write_collective("/anchor/score", T::kF64, anchor_score.data(), root);
     f.write_collective("/checkpoints/lr", T::kF64, lrs.data(), root);

@@ -126,6 +126,15 @@ void Config::validate() const {
   require(pretrain.seed >= -1, "pretrain.seed must be -1 (the run's seed) or a seed >= 0");
   require(compare.seeds >= 1, "compare.seeds must be at least 1");
   require(!(resume && overwrite), "--resume and --overwrite exclude each other: pick one");
+  require(!(s.scope == Scope::kSilo && s.anchor_moments == Moments::kServer),
+          "select.scope=silo needs the anchors scored with each silo's moments: set select.anchor_moments=silo");
+  if (collab == Collab::kMerge) {
+    require(score.moments == Moments::kSilo && s.anchor_moments == Moments::kSilo,
+            "collab=merge scores every set along its own silo's checkpoints, with no server moments: set "
+            "score.moments=silo and select.anchor_moments=silo");
+  }
+  require(merge.density > 0 && merge.density <= 1, "merge.density must be in (0, 1] (the share of each task tensor TIES keeps)");
+  require(std::isfinite(merge.scale) && merge.scale > 0, "merge.scale must be a positive finite number");
 }
 
 // ---- enum spellings
@@ -191,9 +200,30 @@ const std::vector<Choice<LossOn>>& choices<LossOn>() {
 }
 template <>
 const std::vector<Choice<Row>>& choices<Row>() {
-  static const std::vector<Choice<Row>> c = {{Row::kClues, "clues"}, {Row::kFull, "full"}, {Row::kRandom, "random"},
-                                             {Row::kPerplexity, "perplexity"}, {Row::kIfd, "ifd"}, {Row::kRatio, "ratio"},
-                                             {Row::kOracle, "oracle"}};
+  static const std::vector<Choice<Row>> c = {{Row::kClues, "clues"},         {Row::kFull, "full"},   {Row::kRandom, "random"},
+                                             {Row::kPerplexity, "perplexity"}, {Row::kIfd, "ifd"},     {Row::kDatainf, "datainf"},
+                                             {Row::kRatio, "ratio"},         {Row::kOracle, "oracle"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Collab>>& choices<Collab>() {
+  static const std::vector<Choice<Collab>> c = {{Collab::kFedAvg, "fedavg"}, {Collab::kMerge, "merge"}};
+  return c;
+}
+template <>
+const std::vector<Choice<MergeMethod>>& choices<MergeMethod>() {
+  static const std::vector<Choice<MergeMethod>> c = {
+      {MergeMethod::kTies, "ties"}, {MergeMethod::kLinear, "linear"}, {MergeMethod::kTaskArithmetic, "task_arithmetic"}};
+  return c;
+}
+template <>
+const std::vector<Choice<MergeWeights>>& choices<MergeWeights>() {
+  static const std::vector<Choice<MergeWeights>> c = {{MergeWeights::kEqual, "equal"}, {MergeWeights::kSamples, "samples"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Scope>>& choices<Scope>() {
+  static const std::vector<Choice<Scope>> c = {{Scope::kGlobal, "global"}, {Scope::kSilo, "silo"}};
   return c;
 }
 
@@ -229,6 +259,10 @@ CLUES_ENUM(Row)
 CLUES_ENUM(DType)
 CLUES_ENUM(Template)
 CLUES_ENUM(LossOn)
+CLUES_ENUM(Collab)
+CLUES_ENUM(MergeMethod)
+CLUES_ENUM(MergeWeights)
+CLUES_ENUM(Scope)
 #undef CLUES_ENUM
 
 std::vector<Row> parse_rows(const std::string& text) {
@@ -388,6 +422,7 @@ std::vector<ConfigKey> make_keys() {
       key("threads", F(threads), "LibTorch threads per rank"),
       key("device", F(device), "auto | cpu | cuda: cuda puts each rank on the GPU of its node-local rank (needs a CUDA LibTorch)"),
       key("progress", F(progress_s), "seconds between progress lines"),
+      key("collab", F(collab), "fedavg (weights and Adam moments averaged every round; scores on the global model) | merge (each silo fine-tunes alone from the base and is scored along its own checkpoints; fine-tunings merged once, see merge.*)"),
       key("final_model", F(final_model), "with --model: fine-tune on the selection and write OUT/adapter (LoRA, PEFT layout) or OUT/model (full); true | false"),
       key("model.vocab", F(model.vocab), "vocabulary size (>= 260)", true),
       key("model.d_model", F(model.d_model), "width", true),
@@ -428,14 +463,19 @@ std::vector<ConfigKey> make_keys() {
       key("select.quantile", F(select.quantile), "quantile of anchor scores (threshold=quantile)"),
       key("select.value", F(select.value), "threshold value (threshold=fixed)"),
       key("select.keep_ratio", F(select.keep_ratio), "share kept per silo (threshold=ratio, baseline)"),
-      key("select.anchor_moments", F(select.anchor_moments), "anchors for the threshold scored with: server (averaged moments, one global threshold) | silo (each silo's own moments: a threshold per silo from the same rule)"),
+      key("select.anchor_moments", F(select.anchor_moments), "anchors for the threshold scored with: silo (each silo's own moments, like its samples) | server (the averaged moments, fedavg only)"),
+      key("select.scope", F(select.scope), "global (one threshold: the rule on every silo's anchor scores pooled) | silo (each silo's own threshold from its anchor scores)"),
       key("pretrain.steps", F(pretrain.steps), "optimizer steps of pretraining (all weights)", true),
       key("pretrain.batch_size", F(pretrain.batch_size), "samples per pretraining step", true),
       key("pretrain.lr", F(pretrain.lr), "peak learning rate of pretraining", true),
       key("pretrain.seed", F(pretrain.seed), "seed of the base's initialisation and data order; -1: the run's --seed (a study can vary --seed over one base)"),
       key("pretrain.cache", F(pretrain.cache), "folder of pretrained bases, reused when corpus and settings match (default $CLUES_CACHE, else $XDG_CACHE_HOME/clues or ~/.cache/clues)"),
-      key("compare.rows", F(compare.rows), "after selection, fine-tune and evaluate on --test: all | none | list of clues,full,random,perplexity,ifd,ratio,oracle"),
+      key("compare.rows", F(compare.rows), "after selection, fine-tune and evaluate on --test: all | none | list of clues,full,random,perplexity,ifd,datainf,ratio,oracle"),
       key("compare.seeds", F(compare.seeds), "fine-tunings per comparison row (data-order seeds seed, seed+1, ...): mean figures and the spread of the macro test loss"),
+      key("merge.method", F(merge.method), "collab=merge: ties | linear | task_arithmetic (PEFT's add_weighted_adapter: ties, linear, svd)"),
+      key("merge.weights", F(merge.weights), "collab=merge: equal | samples (proportional to each silo's kept samples)"),
+      key("merge.density", F(merge.density), "collab=merge, ties: share of each task tensor kept (the paper's research code: 0.2)"),
+      key("merge.scale", F(merge.scale), "collab=merge: factor on every merge weight"),
   };
 #undef F
   ConfigKey corpus;

@@ -28,7 +28,11 @@ enum class RopeStyle { kInterleaved, kHalf };          // half: Hugging Face's r
 enum class DType { kFloat32, kBFloat16, kFloat16 };     // compute dtype of the base weights
 enum class Template { kAuto, kPlain, kAlpaca };         // auto: plain (built-in model) or alpaca (--model)
 enum class LossOn { kResponse, kSequence };             // tokens the loss (and every gradient) covers
-enum class Row { kClues, kFull, kRandom, kPerplexity, kIfd, kRatio, kOracle };  // comparison rows, table order
+enum class Row { kClues, kFull, kRandom, kPerplexity, kIfd, kDatainf, kRatio, kOracle };  // comparison rows, table order
+enum class Collab { kFedAvg, kMerge };                  // how the silos train together (README: two modes)
+enum class MergeMethod { kTies, kLinear, kTaskArithmetic };  // lib/merge.h, as PEFT's add_weighted_adapter
+enum class MergeWeights { kEqual, kSamples };
+enum class Scope { kGlobal, kSilo };                    // one threshold for every silo, or one per silo
 
 // The spelling of every value of an enum, in declaration order.
 template <typename E>
@@ -112,10 +116,21 @@ struct SelectConfig {
   double quantile = 0.5;           // with threshold=quantile: quantile of the anchor scores
   double value = 0.0;              // with threshold=fixed
   double keep_ratio = 0.5;         // with threshold=ratio: baseline, fixed share per silo
-  // Which preconditioner scores the anchors that set a silo's threshold: server (one
-  // global τ from the averaged moments) | silo (τ_j: the same rule applied to the public
-  // anchors scored with silo j's own moments, by the rank hosting it: like with like).
-  Moments anchor_moments = Moments::kServer;
+  // Which preconditioner scores the anchors: silo (each silo's own moments, as its samples
+  // are: like with like, by the rank hosting the silo) | server (the averaged moments; one
+  // set of anchor scores, the rule applied to it: one global τ).
+  Moments anchor_moments = Moments::kSilo;
+  // With anchor_moments=silo: global (the rule applied to every silo's anchor scores pooled,
+  // each silo's set once: one τ) | silo (τ_j: the rule applied to silo j's anchor scores).
+  Scope scope = Scope::kGlobal;
+};
+
+// collab=merge: how the silos' separately fine-tuned weights are merged once (lib/merge.h).
+struct MergeConfig {
+  MergeMethod method = MergeMethod::kTies;
+  MergeWeights weights = MergeWeights::kEqual;  // equal | samples (by kept sample count)
+  double density = 0.2;                         // ties: share of each task tensor kept
+  double scale = 1.0;                           // multiplies every weight
 };
 
 // Pretraining of the base model on public data (--pretrain), before the warm-up: all
@@ -133,8 +148,8 @@ struct PretrainConfig {
 // on its selection and is evaluated on every silo's --test set (needs --test for all).
 struct CompareConfig {
   // The rows asked for (all by default; oracle only runs with --labels for every silo).
-  std::vector<Row> rows = {Row::kClues, Row::kFull,  Row::kRandom, Row::kPerplexity,
-                           Row::kIfd,   Row::kRatio, Row::kOracle};
+  std::vector<Row> rows = {Row::kClues, Row::kFull,    Row::kRandom, Row::kPerplexity,
+                           Row::kIfd,   Row::kDatainf, Row::kRatio,  Row::kOracle};
   // Fine-tunings per row with seeds seed, seed+1, ... (data order); figures are their
   // mean, and the macro test loss gets its standard deviation over them.
   int64_t seeds = 1;
@@ -154,6 +169,10 @@ struct Config {
   int threads = 1;                 // LibTorch intra-op threads per rank
   bool final_model = true;         // with --model: write the model fine-tuned on the selection (OUT/adapter or OUT/model)
   Device device = Device::kAuto;   // cuda: the GPU of the node-local rank
+  // fedavg: weights and Adam moments averaged every round, scores on the global model |
+  // merge: every silo fine-tunes alone from the base and is scored along its own
+  // checkpoints; the fine-tunings on the selections are merged once (MergeConfig).
+  Collab collab = Collab::kFedAvg;
   double progress_s = 10.0;        // seconds between progress lines
   ModelConfig model;
   TrainConfig train;
@@ -161,6 +180,7 @@ struct Config {
   SelectConfig select;
   PretrainConfig pretrain;
   CompareConfig compare;
+  MergeConfig merge;
 
   // Throws InputError naming the first bad setting and what would fix it.
   void validate() const;

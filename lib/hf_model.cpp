@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -10,6 +11,7 @@
 #include "io/files.h"
 #include "io/jsonl.h"
 #include "io/safetensors.h"
+#include "lib/merge.h"
 
 namespace fs = std::filesystem;
 
@@ -246,6 +248,61 @@ void write_hf_folder(Decoder& model, const std::string& dir) {
     const auto src = fs::path(c.dir) / f;
     if (fs::exists(src)) write_text_atomic((fs::path(dir) / f).string(), read_text(src.string()));
   }
+}
+
+void merge_peft_adapters(const std::vector<std::string>& dirs, const std::vector<double>& weights, MergeMethod method,
+                         double density, const std::string& out) {
+  if (dirs.empty()) throw InputError("merge: no adapter folders given");
+  if (weights.size() != dirs.size())
+    throw InputError("merge: " + std::to_string(dirs.size()) + " adapters but " + std::to_string(weights.size()) + " weights");
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  std::vector<double> scaling;
+  int64_t rank = 0;
+  for (const auto& d : dirs) {
+    ModelConfig c;
+    read_peft_config(c, d);
+    if (rank != 0 && c.lora_rank != rank)
+      bad(d, "rank " + std::to_string(c.lora_rank) + " differs from the first adapter's " + std::to_string(rank) +
+                 ": these merges need adapters of one rank");
+    rank = c.lora_rank;
+    scaling.push_back(c.lora_alpha / static_cast<double>(c.lora_rank));
+    files.push_back(std::make_unique<SafetensorsFile>((fs::path(d) / "adapter_model.safetensors").string()));
+  }
+  const auto names = files[0]->names();
+  for (size_t j = 1; j < files.size(); ++j)
+    if (files[j]->names() != names) bad(dirs[j], "holds other tensors than " + dirs[0] + ": adapters of one layout only");
+  auto load = [&](size_t j, const std::string& name) {
+    const auto v = files[j]->get(name);
+    return torch::from_blob(const_cast<void*>(v.data), v.shape, torch::TensorOptions().dtype(torch_dtype(v.dtype, files[j]->path())))
+        .to(torch::kFloat32);
+  };
+  std::vector<torch::Tensor> keep;
+  std::vector<SafeTensorOut> tensors;
+  torch::NoGradGuard ng;
+  for (const auto& a : names) {
+    const auto pos = a.find(".lora_A.");
+    if (pos == std::string::npos) continue;
+    const std::string b = a.substr(0, pos) + ".lora_B." + a.substr(pos + 8);
+    if (!files[0]->has(b)) bad(dirs[0], a + " has no " + b);
+    std::vector<torch::Tensor> As, Bs;
+    for (size_t j = 0; j < files.size(); ++j) {
+      As.push_back(load(j, a));
+      Bs.push_back(load(j, b));
+    }
+    auto [A, B] = merge_lora(method, As, Bs, scaling, weights, density);
+    for (auto& [n, t] : {std::pair<std::string, torch::Tensor>{a, A}, {b, B}}) {
+      keep.push_back(t.contiguous());
+      tensors.push_back({n, "F32", keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().numel()) * 4});
+    }
+  }
+  if (tensors.empty()) bad(dirs[0], "no lora_A/lora_B tensors to merge");
+  if (tensors.size() != names.size()) bad(dirs[0], "holds tensors other than LoRA A/B pairs; they are not merged");
+  make_dirs(out);
+  write_safetensors((fs::path(out) / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
+  json cfg = read_json_file((fs::path(dirs[0]) / "adapter_config.json").string());
+  cfg["lora_alpha"] = rank;
+  cfg["r"] = rank;
+  write_text_atomic((fs::path(out) / "adapter_config.json").string(), cfg.dump(2) + "\n");
 }
 
 }  // namespace clues

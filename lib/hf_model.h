@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "lib/config.h"
 #include "lib/hf_config.h"
@@ -27,6 +28,13 @@ void write_peft_adapter(Decoder& model, const std::string& dir);
 
 // Copies a PEFT adapter's LoRA weights into the model (its LoRA layout must match).
 void load_peft_adapter(Decoder& model, const std::string& dir);
+
+// Merges PEFT LoRA adapter folders of one base into one adapter folder `out`, as PEFT's
+// add_weighted_adapter(adapters, weights, combination_type) does (lib/merge.h; method
+// task_arithmetic is PEFT's "svd"): every adapter must have the same rank and tensors;
+// each keeps its own scaling lora_alpha/r, and the merged one has lora_alpha = r.
+void merge_peft_adapters(const std::vector<std::string>& dirs, const std::vector<double>& weights, MergeMethod method,
+                         double density, const std::string& out);
 
 // Per-sample gradients [n, P] (trainable() order, LoRA only) as a safetensors file with one
 // [n, ...] tensor per LoRA weight under PEFT's names (for comparison with PyTorch's autograd).

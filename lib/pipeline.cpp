@@ -41,7 +41,13 @@ RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
 std::string format_summary(const RunSummary& s) {
   std::ostringstream os;
   char buf[256];
-  std::snprintf(buf, sizeof buf, "threshold %.6g\n%-12s %8s %8s %7s %8s %7s %7s %7s %7s %9s\n", s.threshold, "silo",
+  if (std::isnan(s.threshold)) {
+    os << "threshold: one per silo (select.scope=silo), listed below\n";
+  } else {
+    std::snprintf(buf, sizeof buf, "threshold %.6g\n", s.threshold);
+    os << buf;
+  }
+  std::snprintf(buf, sizeof buf, "%-12s %8s %8s %7s %8s %7s %7s %7s %7s %9s\n", "silo",
                 "samples", "kept", "kept%", "bad%", "AUROC", "prec", "recall", "F1", "test_loss");
   os << buf;
   auto f = [](double v, const char* fmt) {
@@ -61,7 +67,7 @@ std::string format_summary(const RunSummary& s) {
   bool per_silo = false;
   for (const auto& x : s.silos) per_silo = per_silo || x.threshold != s.threshold;
   if (per_silo) {
-    os << "threshold per silo (anchors under each silo's own moments):";
+    os << "threshold per silo (each from the anchors scored like its samples):";
     for (const auto& x : s.silos) {
       std::snprintf(buf, sizeof buf, " %s %.6g", x.name.c_str(), x.threshold);
       os << buf;

@@ -1,6 +1,8 @@
 // Reference (loop) scoring engine and the preconditioner (lib/score.h).
 #include "lib/score.h"
 
+#include "lib/batches.h"
+
 namespace clues {
 
 torch::Tensor Preconditioner::apply(const torch::Tensor& g) const {
@@ -22,6 +24,15 @@ torch::Tensor grad_sum(Decoder& model, const std::vector<const Encoded*>& sample
 }
 
 torch::Tensor sample_grad(Decoder& model, const Encoded& sample) { return grad_sum(model, {&sample}); }
+
+torch::Tensor mean_grad(Decoder& model, const std::vector<Encoded>& samples, int64_t batch) {
+  torch::Tensor sum;
+  for_each_batch(static_cast<int64_t>(samples.size()), batch, [&](int64_t begin, int64_t end) {
+    const auto g = grad_sum(model, batch_of(samples, begin, end));
+    sum = sum.defined() ? sum + g : g;
+  });
+  return sum / static_cast<double>(samples.size());
+}
 
 std::vector<double> score_loop(Decoder& model, const std::vector<Encoded>& samples, const torch::Tensor& target,
                                const Preconditioner& pre, const ProgressFn& progress) {

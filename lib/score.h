@@ -34,6 +34,10 @@ torch::Tensor sample_grad(Decoder& model, const Encoded& sample);
 // Flat gradient of the SUM of the per-sample losses of `samples` (one padded batch).
 torch::Tensor grad_sum(Decoder& model, const std::vector<const Encoded*>& samples);
 
+// Mean gradient of the samples' losses, on this rank alone: grad_sum over consecutive
+// chunks of `batch` samples, added in chunk order (so any rank computes the same bits).
+torch::Tensor mean_grad(Decoder& model, const std::vector<Encoded>& samples, int64_t batch);
+
 // Called after each scored sample with (done, total).
 using ProgressFn = std::function<void(int64_t, int64_t)>;
 

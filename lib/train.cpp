@@ -143,11 +143,49 @@ SiloState load_silo_state(const std::string& path, const std::vector<torch::Tens
   return s;
 }
 
+namespace {
+
+// Trains hosted silo `s` for one round from `theta` with the Adam state of its state file,
+// checks what it trained and parks weights and state in that file. Returns the mean loss.
+double train_and_park(const Comm& comm, Decoder& model, const LocalSilo& s, const torch::Tensor& theta,
+                      const TrainConfig& tc, uint64_t seed, int64_t round) {
+  const auto params = model->trainable_tensors();
+  unflatten_into(theta, params);
+  AdamState st = load_silo_state(s.state, params).adam;
+  const std::string where = "silo " + (s.name.empty() ? std::to_string(s.index) : s.name) + ", round " + std::to_string(round + 1);
+  double loss = 0;
+  try {
+    loss = train_round(model, s.data(), st, tc, seed, s.index, round);
+  } catch (const NumericalError& e) {
+    throw NumericalError(where + ": " + e.what());
+  }
+  const auto flat = flatten(params);
+  // A finite loss can still leave NaN/inf weights or moments (an overflowing second
+  // moment, say): stop here, before they are averaged into every silo or scored.
+  for (const auto& [what, t] : {std::pair<const char*, torch::Tensor>{"weights", flat}, {"Adam first moments", flatten(st.m)},
+                                {"Adam second moments", flatten(st.v)}})
+    if (!torch::isfinite(t).all().item<bool>() || injected("nan_state", comm.rank()))
+      throw NumericalError(where + ": the trained " + std::string(what) + " hold NaN or infinite values: training "
+                           "diverged.\nHINT: lower train.lr, raise train.eps, or keep train.grad_clip on");
+  save_silo_state(s.state, flat, st);
+  failpoint("silo_trained", comm.rank());
+  return loss;
+}
+
+}  // namespace
+
+double solo_round(const Comm& comm, Decoder& model, const LocalSilo& s, const TrainConfig& tc, uint64_t seed, int64_t round) {
+  const auto params = model->trainable_tensors();
+  int64_t P = 0;
+  for (const auto& p : params) P += p.numel();
+  const auto theta = read_silo_state_flat(s.state, P).narrow(0, 0, P).to(params.front().device());
+  return train_and_park(comm, model, s, theta, tc, seed, round);
+}
+
 RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<LocalSilo>& mine,
                             const std::vector<double>& counts, const std::function<int(int64_t)>& owner,
                             const torch::Tensor& theta, const TrainConfig& tc, uint64_t seed, int64_t round,
                             bool average_moments) {
-  const auto params = model->trainable_tensors();
   const int64_t P = theta.numel();
   double total = 0;
   for (double c : counts) total += c;
@@ -156,25 +194,7 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
   for (const auto& s : mine) {
     hosted[s.index] = &s;
     const double n = counts[static_cast<size_t>(s.index)];
-    if (n <= 0) continue;
-    unflatten_into(theta, params);
-    AdamState st = load_silo_state(s.state, params).adam;
-    const std::string where = "silo " + (s.name.empty() ? std::to_string(s.index) : s.name) + ", round " + std::to_string(round + 1);
-    try {
-      loss_local += n / total * train_round(model, s.data(), st, tc, seed, s.index, round);
-    } catch (const NumericalError& e) {
-      throw NumericalError(where + ": " + e.what());
-    }
-    const auto flat = flatten(params);
-    // A finite loss can still leave NaN/inf weights or moments (an overflowing second
-    // moment, say): stop here, before they are averaged into every silo.
-    for (const auto& [what, t] : {std::pair<const char*, torch::Tensor>{"weights", flat}, {"Adam first moments", flatten(st.m)},
-                                  {"Adam second moments", flatten(st.v)}})
-      if (!torch::isfinite(t).all().item<bool>() || injected("nan_state", comm.rank()))
-        throw NumericalError(where + ": the trained " + std::string(what) + " hold NaN or infinite values: training "
-                             "diverged.\nHINT: lower train.lr, raise train.eps, or keep train.grad_clip on");
-    save_silo_state(s.state, flat, st);
-    failpoint("silo_trained", comm.rank());
+    if (n > 0) loss_local += n / total * train_and_park(comm, model, s, theta, tc, seed, round);
   }
   RoundResult r;
   r.loss = comm.allreduce_sum(loss_local);

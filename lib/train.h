@@ -85,6 +85,11 @@ struct RoundResult {
   torch::Tensor theta, m, v;  // averaged trainable weights and Adam moments (flat)
   double loss = 0;            // sample-weighted mean training loss
 };
+// One round of silo `s` trained alone (collab=merge): its weights and Adam state from its
+// state file, local_steps from there, checked finite and parked again. Returns its mean
+// training loss.
+double solo_round(const Comm& comm, Decoder& model, const LocalSilo& s, const TrainConfig& tc, uint64_t seed, int64_t round);
+
 // One round of collaborative training: every hosted silo with counts[j] > 0 loads its
 // samples and its state (one silo in memory at a time), trains local_steps from `theta` and
 // parks weights and state in its state file; weights (and, when asked, moments) are then

@@ -349,34 +349,36 @@ TEST(Baselines, RowSelectionsAndRankings) {
   const std::vector<uint8_t> clues_sel = {1, 0, 1, 0};  // CLUES kept 2
   const std::vector<double> loss = {1.0, 0.2, 3.0, 0.4};
   const std::vector<double> ifdv = {0.9, 0.5, 1.2, 0.7};
+  const std::vector<double> influence = {0.5, -2.0, 0.1, 3.0};  // DataInf: lowest = most helpful
   const std::vector<uint8_t> labels = {0, 1, 0, 0};
-  auto sel = [&](const char* row) {
-    return row_selection(parse_choice<Row>("row", row), score, clues_sel, loss, ifdv, labels, cfg, 0);
-  };
+  const SiloSignals sig{score, loss, ifdv, influence};
+  auto sel = [&](const char* row) { return row_selection(parse_choice<Row>("row", row), sig, clues_sel, labels, cfg, 0); };
   EXPECT_EQ(sel("clues"), clues_sel);
   EXPECT_EQ(sel("full"), (std::vector<uint8_t>{1, 1, 1, 1}));
   EXPECT_EQ(sel("perplexity"), (std::vector<uint8_t>{0, 1, 0, 1}));  // the 2 lowest losses
   EXPECT_EQ(sel("ifd"), (std::vector<uint8_t>{1, 0, 0, 1}));         // 0.9 and 0.7
+  EXPECT_EQ(sel("datainf"), (std::vector<uint8_t>{0, 1, 1, 0}));     // -2.0 and 0.1
   EXPECT_EQ(sel("ratio"), (std::vector<uint8_t>{1, 0, 1, 0}));       // half, by score
   EXPECT_EQ(sel("oracle"), (std::vector<uint8_t>{1, 0, 1, 1}));
   const auto r = sel("random");
   EXPECT_EQ(std::accumulate(r.begin(), r.end(), 0), 2);
   EXPECT_THROW(sel("nonsense"), InputError);  // not a row
-  EXPECT_EQ(row_ranking(Row::kPerplexity, score, loss, ifdv), (std::vector<double>{-1.0, -0.2, -3.0, -0.4}));
-  EXPECT_EQ(row_ranking(Row::kClues, score, loss, ifdv), score);
-  EXPECT_TRUE(row_ranking(Row::kRandom, score, loss, ifdv).empty());
+  EXPECT_EQ(row_ranking(Row::kPerplexity, sig), (std::vector<double>{-1.0, -0.2, -3.0, -0.4}));
+  EXPECT_EQ(row_ranking(Row::kDatainf, sig), (std::vector<double>{-0.5, 2.0, -0.1, -3.0}));
+  EXPECT_EQ(row_ranking(Row::kClues, sig), score);
+  EXPECT_TRUE(row_ranking(Row::kRandom, sig).empty());
 }
 #endif
 
 TEST(Baselines, CompareRowsParsing) {
   CompareConfig cc;
-  EXPECT_EQ(compare_rows(cc, true).size(), 7u);
+  EXPECT_EQ(compare_rows(cc, true).size(), 8u);
   EXPECT_EQ(compare_rows(cc, false).back(), Row::kRatio);  // no oracle without labels
   cc.rows = parse_rows("oracle,clues");
   EXPECT_EQ(compare_rows(cc, true), (std::vector<Row>{Row::kClues, Row::kOracle}));  // table order
   cc.rows = parse_rows("none");
   EXPECT_TRUE(compare_rows(cc, true).empty());
-  EXPECT_EQ(parse_rows("all").size(), 7u);
+  EXPECT_EQ(parse_rows("all").size(), 8u);
   expect_input_error([] { parse_rows("clues,best"); }, {"compare.rows", "best"});
 }
 

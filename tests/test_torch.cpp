@@ -14,6 +14,8 @@
 
 #include "io/error.h"
 #include "lib/comm.h"
+#include "lib/datainf.h"
+#include "lib/merge.h"
 #include "lib/evaluate.h"
 #include "lib/engines.h"
 #include "lib/model.h"
@@ -217,6 +219,88 @@ TEST(Train, FedAvgWeightsBySampleCount) {
   EXPECT_TRUE(torch::allclose(avg, torch::tensor({2.5f, 3.5f})));  // (10·x0 + 30·x1 + 0·x2) / 40
   EXPECT_THROW(federated_average(Comm::serial(), {0}, [](int64_t) { return 0; },
                                  [&](int64_t) { return xs[0]; }, 2), InputError);
+}
+
+// DataInf's streamed three passes against its formula written out over loop-engine
+// gradients (lib/datainf.h), on batches that split the samples unevenly.
+TEST(DataInf, MatchesTheDirectFormula) {
+  Decoder model = make_model(tiny("lora"), 11);
+  perturb_lora(model);
+  std::vector<Encoded> data = samples();
+  for (const auto& e : samples()) data.push_back(e);
+  data.push_back(encode_sample({"Count.", "aaaa", "4", ""}, 64));
+  const int64_t P = model->trainable_numel();
+  torch::manual_seed(3);
+  const auto v = torch::randn({P}) * 0.1;
+  const auto got = datainf_influence(model, data, v, 3, 64);
+  const auto n = static_cast<int64_t>(data.size());
+  std::vector<torch::Tensor> g;
+  for (const auto& e : data) g.push_back(sample_grad(model, e).to(torch::kFloat64));
+  const auto v64 = v.to(torch::kFloat64);
+  std::vector<double> expect(static_cast<size_t>(n), 0.0);
+  int64_t off = 0;
+  for (const auto& [name, t] : model->trainable()) {
+    const int64_t k = t.numel();
+    double lambda = 0;
+    for (const auto& gi : g) lambda += (gi.narrow(0, off, k) * gi.narrow(0, off, k)).mean().item<double>();
+    lambda = lambda / static_cast<double>(n) / 10.0;
+    const auto vl = v64.narrow(0, off, k);
+    auto hvp = torch::zeros({k}, torch::kFloat64);
+    for (const auto& gi : g) {
+      const auto gl = gi.narrow(0, off, k);
+      const double c = torch::dot(vl, gl).item<double>() / (lambda + torch::dot(gl, gl).item<double>());
+      hvp += (vl - c * gl) / (static_cast<double>(n) * lambda);
+    }
+    for (int64_t i = 0; i < n; ++i) expect[static_cast<size_t>(i)] -= torch::dot(hvp, g[static_cast<size_t>(i)].narrow(0, off, k)).item<double>();
+    off += k;
+  }
+  ASSERT_EQ(got.size(), expect.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expect[i], 1e-5 * std::max(1.0, std::abs(expect[i]))) << i;
+}
+
+TEST(Merge, TiesByHand) {
+  // Trim to the 2 largest magnitudes, elect signs from the sum, average the agreeing entries.
+  const auto t1 = torch::tensor({3.0, -1.0, 0.5, -2.0}), t2 = torch::tensor({-1.5, -2.0, 1.0, 4.0});
+  // Kept: t1 3,_,_,-2 and t2 _,-2,_,4; signs of the sum 3,-2,0,2: +,-,+,+; each entry has one agreeing.
+  EXPECT_TRUE(torch::allclose(merge_ties({t1, t2}, {1.0, 1.0}, 0.5), torch::tensor({3.0, -2.0, 0.0, 4.0})));
+  // Kept 3 of 4: t1 3,-1,_,-2 and t2 -1.5,-2,_,4; sum 1.5,-3,0,2: +,-,+,+. Weighted 2·t1, 1·t2:
+  // e0 t1 alone (6), e1 both (-2 and -2, mean -2), e2 none (0), e3 t2 alone (4).
+  EXPECT_TRUE(torch::allclose(merge_ties({t1, t2}, {2.0, 1.0}, 0.75), torch::tensor({6.0, -2.0, 0.0, 4.0})));
+  EXPECT_TRUE(torch::allclose(merge_linear({t1, t2}, {0.5, 2.0}), t1 * 0.5 + t2 * 2.0));
+  // Weights: linear sums to 1, ties averages to 1; silos without samples take no part.
+  MergeConfig mc;
+  mc.method = MergeMethod::kLinear;
+  mc.weights = MergeWeights::kSamples;
+  EXPECT_EQ(merge_weights(mc, {10, 0, 30}), (std::vector<double>{0.25, 0.0, 0.75}));
+  mc.method = MergeMethod::kTies;
+  mc.weights = MergeWeights::kEqual;
+  mc.scale = 0.5;
+  EXPECT_EQ(merge_weights(mc, {10, 0, 30}), (std::vector<double>{0.5, 0.0, 0.5}));
+}
+
+// Merging one LoRA fine-tuning with weight 1 (linear) gives back the same model: the merged
+// adapter (scaling 1) is stored at the model's own scaling. Full weights: θ0 + Σ w_j (θ_j − θ0).
+TEST(Merge, MergedWeightsLoadIntoTheSameModel) {
+  Decoder model = make_model(tiny("lora"), 5);
+  perturb_lora(model);
+  const auto params = model->trainable_tensors();
+  const auto theta = flatten(params).clone();
+  const auto data = samples();
+  const auto batch = make_batch({&data[0]});
+  const auto before = model->forward(batch.ids, batch.positions, batch.mask);
+  MergeConfig mc;
+  mc.method = MergeMethod::kLinear;
+  const double scaling = model->config().lora_alpha / static_cast<double>(model->config().lora_rank);
+  const auto merged = merge_trained(mc, model->trainable(), {theta}, torch::zeros_like(theta), {1.0}, scaling);
+  unflatten_into(merged, params);
+  EXPECT_TRUE(torch::allclose(model->forward(batch.ids, batch.positions, batch.mask), before, 1e-5, 1e-4));  // float rounding of sqrt(s)
+  EXPECT_FALSE(torch::allclose(merged, theta));  // A and B themselves did change
+
+  Decoder full = make_model(tiny("full"), 5);
+  const auto t0 = flatten(full->trainable_tensors()).clone();
+  const auto t1 = t0 + 0.1, t2 = t0 - 0.3;
+  mc.method = MergeMethod::kTaskArithmetic;
+  EXPECT_TRUE(torch::allclose(merge_trained(mc, full->trainable(), {t1, t2}, t0, {0.25, 0.75}, 1.0), t0 - 0.2, 1e-5, 1e-6));
 }
 
 TEST(Train, TrainingLowersTheLoss) {

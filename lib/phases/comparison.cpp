@@ -1,8 +1,9 @@
 // Phase: comparison (with --test for every silo). Each row of compare.rows is a selection
-// in every silo (CLUES's, all, random, perplexity, IFD, fixed ratio, oracle); the model is
-// fine-tuned collaboratively from the base on it (same rounds, steps and seed as the
-// warm-up; compare.seeds data orders) and evaluated on every silo's test set. Resume: a
-// row finished before a kill is read back from checkpoints/compare_<row>.json.
+// in every silo (CLUES's, all, random, perplexity, IFD, DataInf, fixed ratio, oracle); the
+// model is fine-tuned from the base on it as the warm-up trained (same rounds, steps and
+// seed; compare.seeds data orders; fedavg: averaged every round, merge: each silo alone and
+// merged once) and evaluated on every silo's test set. Resume: a row finished before a kill
+// is read back from checkpoints/compare_<row>.json.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,22 +15,26 @@
 #include "lib/collect.h"
 #include "lib/evaluate.h"
 #include "lib/log.h"
+#include "lib/merge.h"
 #include "lib/phases.h"
 #include "lib/select.h"
 
 namespace clues {
 
-std::vector<uint8_t> row_selection(Row row, const std::vector<double>& score, const std::vector<uint8_t>& clues_selected,
-                                   const std::vector<double>& loss, const std::vector<double>& ifd_values,
+std::vector<uint8_t> row_selection(Row row, const SiloSignals& sig, const std::vector<uint8_t>& clues_selected,
                                    const std::vector<uint8_t>& labels, const Config& cfg, int64_t silo) {
+  const auto& score = sig.score;
   const int64_t n = static_cast<int64_t>(score.size());
   const int64_t k = std::accumulate(clues_selected.begin(), clues_selected.end(), int64_t{0});
   switch (row) {
     case Row::kClues: return clues_selected;
     case Row::kFull: return std::vector<uint8_t>(static_cast<size_t>(n), 1);
     case Row::kRandom: return select_random(n, k, cfg.seed, silo);
-    case Row::kPerplexity: return select_lowest_loss(loss, k);
-    case Row::kIfd: return select_ifd(ifd_values, k);
+    case Row::kPerplexity: return select_lowest_loss(sig.loss, k);
+    case Row::kIfd: return select_ifd(sig.ifd, k);
+    case Row::kDatainf:
+      if (sig.datainf.size() != score.size()) throw Error("the datainf row has no influence values for silo " + std::to_string(silo));
+      return select_lowest_loss(sig.datainf, k);  // the most helpful: lowest influence on the validation loss
     case Row::kRatio: return select_top_ratio(score, cfg.select.keep_ratio);
     case Row::kOracle: {
       if (labels.size() != score.size()) throw InputError("the oracle row needs --labels for every silo");
@@ -41,15 +46,16 @@ std::vector<uint8_t> row_selection(Row row, const std::vector<double>& score, co
   throw InputError("unknown comparison row " + to_string(row));
 }
 
-std::vector<double> row_ranking(Row row, const std::vector<double>& score, const std::vector<double>& loss,
-                                const std::vector<double>& ifd_values) {
-  if (row == Row::kClues || row == Row::kRatio) return score;
-  if (row == Row::kPerplexity) {
-    std::vector<double> r(loss.size());
-    std::transform(loss.begin(), loss.end(), r.begin(), [](double l) { return -l; });
+std::vector<double> row_ranking(Row row, const SiloSignals& sig) {
+  auto negated = [](const std::vector<double>& v) {
+    std::vector<double> r(v.size());
+    std::transform(v.begin(), v.end(), r.begin(), [](double l) { return -l; });
     return r;
-  }
-  if (row == Row::kIfd) return ifd_ranking(ifd_values);
+  };
+  if (row == Row::kClues || row == Row::kRatio) return sig.score;
+  if (row == Row::kPerplexity) return negated(sig.loss);
+  if (row == Row::kDatainf) return negated(sig.datainf);
+  if (row == Row::kIfd) return ifd_ranking(sig.ifd);
   return {};
 }
 
@@ -78,6 +84,44 @@ struct RowRun {
 
 }  // namespace
 
+namespace {
+
+// collab=merge: every hosted silo with kept samples trains alone from the base for the
+// warm-up's rounds; rank 0 gathers the trained weights (one silo's at a time from its
+// rank), merges them once (merge.*) and sends the result to every rank.
+torch::Tensor merge_silos(RunContext& ctx, RunState& run, const std::vector<LocalSilo>& locals,
+                          const std::vector<double>& counts, uint64_t seed) {
+  const Config& cfg = ctx.cfg;
+  for (int64_t r = 0; r < cfg.train.rounds; ++r)
+    for (const auto& l : locals)
+      if (counts[static_cast<size_t>(l.index)] > 0) solo_round(ctx.comm, run.model, l, cfg.train, seed, r);
+  std::map<int64_t, const LocalSilo*> hosted;
+  for (const auto& l : locals) hosted[l.index] = &l;
+  const auto S = static_cast<int64_t>(ctx.silos.size());
+  const auto trained = collect<float>(ctx.comm, S, ctx.owner_fn(), [&](int64_t j) {
+    if (counts[static_cast<size_t>(j)] <= 0) return std::vector<float>();  // took no part
+    const auto t = read_silo_state_flat(hosted.at(j)->state, run.P).narrow(0, 0, run.P).contiguous();
+    return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + run.P);
+  });
+  auto merged = torch::empty({run.P}, torch::kFloat32);
+  if (ctx.comm.is_root()) {
+    std::vector<torch::Tensor> thetas;
+    const auto w = merge_weights(cfg.merge, counts);
+    std::vector<double> weights;
+    for (int64_t j = 0; j < S; ++j)
+      if (counts[static_cast<size_t>(j)] > 0) {
+        thetas.push_back(torch::from_blob(const_cast<float*>(trained[static_cast<size_t>(j)].data()), {run.P}, torch::kFloat32));
+        weights.push_back(w[static_cast<size_t>(j)]);
+      }
+    const double scaling = cfg.model.lora_alpha / static_cast<double>(cfg.model.lora_rank);
+    merged.copy_(merge_trained(cfg.merge, run.model->trainable(), thetas, run.theta0.to(torch::kCPU), weights, scaling));
+  }
+  ctx.comm.broadcast(merged.data_ptr<float>(), run.P * static_cast<int64_t>(sizeof(float)));
+  return merged.to(run.theta0.device());
+}
+
+}  // namespace
+
 torch::Tensor train_on_selection(RunContext& ctx, RunState& run, const std::map<int64_t, std::vector<uint8_t>>& selection,
                                  uint64_t seed, const char* phase) {
   const Config& cfg = ctx.cfg;
@@ -101,9 +145,13 @@ torch::Tensor train_on_selection(RunContext& ctx, RunState& run, const std::map<
   const AdamState fresh = AdamState::zeros_like(run.params);
   for (const auto& l : locals) save_silo_state(l.state, run.theta0, fresh);  // a fresh Adam state per fine-tuning
   torch::Tensor th = run.theta0;
-  if (std::accumulate(counts.begin(), counts.end(), 0.0) > 0)
-    for (int64_t r = 0; r < cfg.train.rounds; ++r)
-      th = federated_round(ctx.comm, run.model, locals, counts, ctx.owner_fn(), th, cfg.train, seed, r, false).theta;
+  if (std::accumulate(counts.begin(), counts.end(), 0.0) > 0) {
+    if (cfg.collab == Collab::kMerge)
+      th = merge_silos(ctx, run, locals, counts, seed);
+    else
+      for (int64_t r = 0; r < cfg.train.rounds; ++r)
+        th = federated_round(ctx.comm, run.model, locals, counts, ctx.owner_fn(), th, cfg.train, seed, r, false).theta;
+  }
   for (const auto& s : run.mine) ctx.files.remove_silo_state(phase, s.entry->name);
   return th;
 }
@@ -118,7 +166,8 @@ RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
   double kept = 0;
   for (const auto& s : run.mine) {
     const int64_t j = s.entry->index;
-    const auto& picked = rr.selection[j] = row_selection(row, s.score, s.selected, s.loss, s.ifd, s.entry->labels, cfg, j);
+    const auto& picked = rr.selection[j] =
+        row_selection(row, {s.score, s.loss, s.ifd, s.datainf}, s.selected, s.entry->labels, cfg, j);
     kept += static_cast<double>(std::accumulate(picked.begin(), picked.end(), 0));
   }
   rr.samples = ctx.comm.allreduce_sum(kept);
@@ -146,7 +195,7 @@ CompareRow row_figures(const RunState& run, Row row, const std::vector<std::vect
   std::vector<std::vector<double>> ranking(static_cast<size_t>(S));
   for (int64_t j = 0; j < S; ++j) {
     const size_t u = static_cast<size_t>(j);
-    ranking[u] = row_ranking(row, run.all.score[u], run.all.loss[u], run.all.ifd[u]);
+    ranking[u] = row_ranking(row, {run.all.score[u], run.all.loss[u], run.all.ifd[u], run.all.datainf[u]});
     RowSilo rs;
     rs.kept = std::accumulate(row_sel[u].begin(), row_sel[u].end(), int64_t{0});
     rs.test_loss = rs.perplexity = rs.exact_match = 0;

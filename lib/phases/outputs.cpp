@@ -69,11 +69,15 @@ void write_scores(RunContext& ctx, RunState& run) {
       c.warmup_loss = s.loss.data();
       c.ifd = s.ifd.data();
       c.selected = s.selected.data();
+      c.datainf = s.datainf.data();
     }
     cols.push_back(c);
   }
-  write_scores_file(ctx.files.scores(), ctx.comm.raw(), cols, static_cast<int64_t>(ctx.anchor.size()), run.anchor_score,
-                    static_cast<int64_t>(run.lrs.size()), run.lrs, run.tau, ctx.cfg.to_ini());
+  // The anchor scores behind the threshold: one set (server moments) or every silo's.
+  const auto anchors = static_cast<int64_t>(ctx.anchor.size()) *
+                       (ctx.cfg.select.anchor_moments == Moments::kSilo ? static_cast<int64_t>(ctx.silos.size()) : 1);
+  write_scores_file(ctx.files.scores(), ctx.comm.raw(), cols, anchors, run.anchor_score, static_cast<int64_t>(run.lrs.size()),
+                    run.lrs, run.tau, ctx.cfg.to_ini(), run.with_datainf);
 }
 
 }  // namespace
@@ -101,6 +105,8 @@ RunSummary write_outputs(RunContext& ctx, RunState& run) {
     const Config& cfg = ctx.cfg;
     facts.threshold_mode = to_string(cfg.select.threshold);
     facts.anchor_moments = to_string(cfg.select.anchor_moments);
+    facts.collab = to_string(cfg.collab);
+    facts.scope = to_string(cfg.select.scope);
     facts.engine = to_string(cfg.score.engine);
     facts.precondition = to_string(cfg.score.precondition);
     facts.ranks = comm.size();

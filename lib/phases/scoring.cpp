@@ -1,9 +1,10 @@
-// Phase: scoring. At every warm-up checkpoint c: the validation gradient ḡ_c (chunks
-// spread over ranks, summed in chunk order; with per-domain validation one per domain and a
-// silo's target Σ_d w_d ḡ_d), then for every hosted silo's samples (and the
-// anchors) score_i += lr_c · ⟨Γ(g_i), ḡ_c⟩ / C with Γ from the silo's or the server's Adam
-// moments. Resume: each set's dots go batch by batch into a journal (io/layout.h), and a
-// killed job goes on after the last complete batch.
+// Phase: scoring. At every warm-up checkpoint c: the validation gradient ḡ_c (fedavg: of
+// the global model, chunks spread over ranks, summed in chunk order; merge: of each silo's
+// own model, on its rank; with per-domain validation one per domain and a silo's target
+// Σ_d w_d ḡ_d), then for every hosted silo's samples (and the anchors)
+// score_i += lr_c · ⟨Γ(g_i), ḡ_c⟩ / C with Γ from the silo's or the server's Adam moments.
+// Resume: each set's dots go batch by batch into a journal (io/layout.h), and a killed job
+// goes on after the last complete batch.
 #include <cmath>
 #include <optional>
 
@@ -17,39 +18,33 @@
 #include "lib/log.h"
 #include "lib/phases.h"
 #include "lib/score.h"
+#include "lib/train.h"
 
 namespace clues {
 
 namespace {
 
-// Scores sets of samples at one checkpoint and adds them to their running scores.
+// Scores sets of samples at one checkpoint and adds them to their running scores: of the
+// global model (silo == nullptr, collective), or of one silo's own model (merge, local).
 class CheckpointScorer {
  public:
-  CheckpointScorer(RunContext& ctx, RunState& run, int64_t c, Progress& progress, int64_t& done_work)
+  CheckpointScorer(RunContext& ctx, RunState& run, int64_t c, const SiloEntry* silo, Progress& progress, int64_t& done_work)
       : ctx_(ctx), run_(run), c_(c), progress_(progress), done_work_(done_work) {
-    const H5File rf = H5File::open_read(ctx.files.round(c));
+    const H5File rf = H5File::open_read(silo ? ctx.files.silo_moments(c, silo->name) : ctx.files.round(c));
     unflatten_into(read_flat(rf, "/trainable", run.named), run.params);
     lr_ = rf.attr_f64("/", "lr");
-    for (const auto& v : ctx.validation) gbars_.push_back(validation_gradient(v.samples));
-    if (project_dim() > 0 && ctx.comm.is_root()) {
-      make_dirs(ctx.files.features_dir());
-      for (size_t d = 0; d < gbars_.size(); ++d)
-        write_features(ctx.validation[d].domain.empty() ? "validation" : "validation_" + ctx.validation[d].domain,
-                       project(gbars_[d].unsqueeze(0), project_dim(), ctx.cfg.score.project_seed));
-    }
+    for (const auto& v : ctx.validation)
+      gbars_.push_back(silo ? mean_grad(run.model, v.samples, ctx.cfg.score.batch_size) : validation_gradient(v.samples));
     if (project_dim() > 0) make_dirs(ctx.files.features_dir());
+    if (project_dim() > 0 && (silo || ctx.comm.is_root()))
+      for (size_t d = 0; d < gbars_.size(); ++d)
+        write_features((ctx.validation[d].domain.empty() ? "validation" : "validation_" + ctx.validation[d].domain) +
+                           (silo ? "_for_" + silo->name : ""),
+                       project(gbars_[d].unsqueeze(0), project_dim(), ctx.cfg.score.project_seed));
   }
   double lr() const { return lr_; }
 
-  // The target ḡ that silo `silo`'s samples are scored against: the pooled validation
-  // gradient, or Σ_d w_d ḡ_d over the domains (w = 1 for the silo's own, score.other_domains else).
-  torch::Tensor target_for(const std::string& silo) const {
-    if (gbars_.size() == 1 && ctx_.validation[0].domain.empty()) return gbars_[0];
-    torch::Tensor t = torch::zeros_like(gbars_[0]);
-    for (size_t d = 0; d < gbars_.size(); ++d)
-      t += gbars_[d] * (ctx_.validation[d].domain == silo ? 1.0 : ctx_.cfg.score.other_domains);
-    return t;
-  }
+  torch::Tensor target_for(const std::string& silo) const { return domain_target(ctx_, gbars_, silo); }
   // The anchors' target for the global threshold: the silos' targets weighted by sample count.
   torch::Tensor anchor_target() const {
     if (gbars_.size() == 1 && ctx_.validation[0].domain.empty()) return gbars_[0];
@@ -164,33 +159,51 @@ class CheckpointScorer {
 
 }  // namespace
 
+torch::Tensor domain_target(const RunContext& ctx, const std::vector<torch::Tensor>& gbars, const std::string& silo) {
+  if (gbars.size() == 1 && ctx.validation[0].domain.empty()) return gbars[0];
+  torch::Tensor t = torch::zeros_like(gbars[0]);
+  for (size_t d = 0; d < gbars.size(); ++d) t += gbars[d] * (ctx.validation[d].domain == silo ? 1.0 : ctx.cfg.score.other_domains);
+  return t;
+}
+
 void score_checkpoints(RunContext& ctx, RunState& run) {
   const Config& cfg = ctx.cfg;
   const int64_t C = cfg.train.rounds;
-  const bool silo_anchors = cfg.select.anchor_moments == Moments::kSilo;
+  const bool merge = cfg.collab == Collab::kMerge;
+  const bool silo_anchors = cfg.select.anchor_moments == Moments::kSilo;  // always so in merge mode
   const auto n_anchor = static_cast<int64_t>(ctx.anchor.size());
-  run.anchor_score.assign(ctx.anchor.size(), 0.0);
-  int64_t work = ctx.comm.is_root() ? n_anchor : 0;
+  run.anchor_score.assign(silo_anchors ? 0 : ctx.anchor.size(), 0.0);
+  int64_t work = ctx.comm.is_root() && !silo_anchors ? n_anchor : 0;
   for (auto& s : run.mine) {
     work += s.entry->samples + (silo_anchors ? n_anchor : 0);
     s.anchor_score.assign(silo_anchors ? ctx.anchor.size() : 0, 0.0);
   }
   Progress progress(ctx.comm, "scoring (rank 0's share)", work * C, cfg.progress_s);
   int64_t done_work = 0;
+  // A silo's samples, and the anchors when they are scored like them.
+  auto score_silo = [&](CheckpointScorer& scorer, HostedSilo& s, int64_t c) {
+    const std::string& name = s.entry->name;
+    const Preconditioner pre = cfg.score.moments == Moments::kServer
+                                   ? scorer.server()
+                                   : scorer.preconditioner(H5File::open_read(ctx.files.silo_moments(c, name)), "");
+    const torch::Tensor target = scorer.target_for(name);
+    scorer.accumulate(ctx.load(*s.entry).enc, target, pre, s.score, "silo_" + name, s.entry->path);
+    if (silo_anchors) scorer.accumulate(ctx.anchor, target, pre, s.anchor_score, "anchor_for_" + name, cfg.anchor);
+  };
   for (int64_t c = 0; c < C; ++c) {
-    CheckpointScorer scorer(ctx, run, c, progress, done_work);
-    run.lrs.push_back(scorer.lr());
-    for (auto& s : run.mine) {
-      const std::string& name = s.entry->name;
-      const Preconditioner pre = cfg.score.moments == Moments::kServer
-                                     ? scorer.server()
-                                     : scorer.preconditioner(H5File::open_read(ctx.files.silo_moments(c, name)), "");
-      const torch::Tensor target = scorer.target_for(name);
-      scorer.accumulate(ctx.load(*s.entry).enc, target, pre, s.score, "silo_" + name, s.entry->path);
-      if (silo_anchors) scorer.accumulate(ctx.anchor, target, pre, s.anchor_score, "anchor_for_" + name, cfg.anchor);
+    if (merge) {  // every silo along its own checkpoints, on its own rank
+      run.lrs.push_back(round_mean_lr(cfg.train, c));
+      for (auto& s : run.mine) {
+        CheckpointScorer scorer(ctx, run, c, s.entry, progress, done_work);
+        score_silo(scorer, s, c);
+      }
+    } else {
+      CheckpointScorer scorer(ctx, run, c, nullptr, progress, done_work);
+      run.lrs.push_back(scorer.lr());
+      for (auto& s : run.mine) score_silo(scorer, s, c);
+      if (ctx.comm.is_root() && !silo_anchors)
+        scorer.accumulate(ctx.anchor, scorer.anchor_target(), scorer.server(), run.anchor_score, "anchor", cfg.anchor);
     }
-    if (ctx.comm.is_root())
-      scorer.accumulate(ctx.anchor, scorer.anchor_target(), scorer.server(), run.anchor_score, "anchor", cfg.anchor);
     failpoint("scored_checkpoint", ctx.comm.rank());
   }
   progress.finish();

@@ -1,25 +1,47 @@
-// Phase: selection. The global threshold τ from the anchor scores (rank 0, broadcast), or
-// each silo's own from the anchors under its moments; every hosted silo keeps its samples
-// at or above its threshold and writes selected/<silo>.jsonl. The warm-up's final model
-// also gives each sample's loss and IFD (the perplexity and IFD baselines) and the
+// Phase: selection. The threshold from the anchor scores: one global τ (the rule on the
+// anchors under the server's moments, or on every silo's anchor scores pooled, rank 0,
+// broadcast) or each silo's own (select.scope=silo); every hosted silo keeps its samples at
+// or above its threshold and writes selected/<silo>.jsonl. The warm-up's final model (the
+// global one, or under collab=merge the silo's own) also gives each sample's loss and IFD
+// (the perplexity and IFD baselines), its DataInf influence when that row runs, and the
 // held-out test loss. Then every silo's results are gathered on rank 0, in silo order.
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "io/files.h"
+#include "io/h5.h"
+#include "lib/checkpoint.h"
 #include "lib/collect.h"
+#include "lib/datainf.h"
 #include "lib/evaluate.h"
 #include "lib/phases.h"
+#include "lib/score.h"
 #include "lib/select.h"
 
 namespace clues {
 
+void load_warmup_model(RunContext& ctx, RunState& run, const SiloEntry& silo) {
+  if (ctx.cfg.collab == Collab::kMerge)
+    unflatten_into(read_flat(H5File::open_read(ctx.files.silo_moments(ctx.cfg.train.rounds - 1, silo.name)), "/trainable",
+                             run.named),
+                   run.params);
+  else
+    unflatten_into(run.theta, run.params);
+}
+
 namespace {
 
-// Selection, selected/<silo>.jsonl and the warm-up model's losses for one hosted silo.
+// True when the comparison will need DataInf: its row is asked for and every silo has a test set.
+bool wants_datainf(const Config& cfg) {
+  const auto& rows = cfg.compare.rows;
+  return std::find(rows.begin(), rows.end(), Row::kDatainf) != rows.end() && cfg.tests.size() == cfg.silos.size();
+}
+
+// Selection, selected/<silo>.jsonl and the warm-up model's signals for one hosted silo.
 void select_silo(RunContext& ctx, RunState& run, HostedSilo& s) {
   const SelectConfig& sc = ctx.cfg.select;
   const int64_t batch = ctx.cfg.score.batch_size;
-  s.tau = sc.anchor_moments == Moments::kSilo ? anchor_threshold(s.anchor_score, sc) : run.tau;
   s.selected = sc.threshold == ThresholdRule::kRatio ? select_top_ratio(s.score, sc.keep_ratio)
                                                      : select_at_threshold(s.score, s.tau);
   const SiloData d = ctx.load(*s.entry);
@@ -27,26 +49,43 @@ void select_silo(RunContext& ctx, RunState& run, HostedSilo& s) {
   for (size_t i = 0; i < d.records.size(); ++i)
     if (s.selected[i]) kept += d.records[i].raw + "\n";
   write_text_atomic(ctx.files.selected(s.entry->name), kept);
+  load_warmup_model(ctx, run, *s.entry);
   if (!s.entry->test.empty()) s.test_loss = mean(sample_losses(run.model, s.entry->test, batch));
   // Per-sample losses under the same model, for the perplexity and IFD baselines.
   s.loss = sample_losses(run.model, d.enc, batch);
   std::vector<Encoded> alone;
   for (const auto& e : d.enc) alone.push_back(answer_alone(e, ctx.cfg.model.bos_id));
   s.ifd = ifd(s.loss, sample_losses(run.model, alone, batch));
+  if (run.with_datainf) {
+    std::vector<torch::Tensor> gbars;
+    for (const auto& v : ctx.validation) gbars.push_back(mean_grad(run.model, v.samples, batch));
+    s.datainf = datainf_influence(run.model, d.enc, domain_target(ctx, gbars, s.entry->name), batch, ctx.cfg.model.max_seq_len);
+  }
 }
 
 }  // namespace
 
 void select_samples(RunContext& ctx, RunState& run) {
   const Comm& comm = ctx.comm;
-  run.tau = comm.is_root() ? anchor_threshold(run.anchor_score, ctx.cfg.select) : 0.0;
-  comm.broadcast(&run.tau, sizeof run.tau);
-  unflatten_into(run.theta, run.params);  // final warm-up model, for the held-out loss
-  for (auto& s : run.mine) select_silo(ctx, run, s);
-
-  // Per-silo vectors to rank 0, in silo order (labels too: evaluation-only ground truth).
+  const SelectConfig& sc = ctx.cfg.select;
   const auto S = static_cast<int64_t>(ctx.silos.size());
   const auto owner = ctx.owner_fn();
+  run.with_datainf = wants_datainf(ctx.cfg);
+  if (sc.anchor_moments == Moments::kSilo)  // every silo's anchor scores, pooled in silo order
+    for (const auto& a : collect<double>(comm, S, owner, [&](int64_t j) { return run.hosted(j).anchor_score; }))
+      run.anchor_score.insert(run.anchor_score.end(), a.begin(), a.end());
+  if (sc.scope == Scope::kGlobal) {
+    run.tau = comm.is_root() ? anchor_threshold(run.anchor_score, sc) : 0.0;
+    comm.broadcast(&run.tau, sizeof run.tau);
+  } else {
+    run.tau = std::nan("");  // one per silo
+  }
+  for (auto& s : run.mine) {
+    s.tau = sc.scope == Scope::kSilo ? anchor_threshold(s.anchor_score, sc) : run.tau;
+    select_silo(ctx, run, s);
+  }
+
+  // Per-silo vectors to rank 0, in silo order (labels too: evaluation-only ground truth).
   auto gather = [&](auto field) {
     using T = typename std::decay_t<decltype(field(run.mine.front()))>::value_type;
     return collect<T>(comm, S, owner, [&](int64_t j) { return field(run.hosted(j)); });
@@ -56,6 +95,7 @@ void select_samples(RunContext& ctx, RunState& run) {
   run.all.labels = gather([](const HostedSilo& s) { return s.entry->labels; });
   run.all.loss = gather([](const HostedSilo& s) { return s.loss; });
   run.all.ifd = gather([](const HostedSilo& s) { return s.ifd; });
+  run.all.datainf = gather([](const HostedSilo& s) { return s.datainf; });
   run.silo_tau.assign(static_cast<size_t>(S), 0.0);  // every rank: scores.h5 attributes
   for (const auto& s : run.mine) run.silo_tau[static_cast<size_t>(s.entry->index)] = s.tau;
   for (auto& t : run.silo_tau) t = comm.allreduce_sum(t);

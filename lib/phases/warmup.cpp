@@ -1,8 +1,10 @@
-// Phase: warm-up. train.rounds rounds of collaborative training on the raw data: every
-// hosted silo trains local_steps from the global weights, then weights and Adam moments
-// are averaged weighted by sample count. After each round the checkpoint files hold what
-// scoring needs: round_NNN.h5 (global weights, server moments, lr) and each silo's own
-// moments. Resume: rounds whose files are all there and whole are skipped.
+// Phase: warm-up. train.rounds rounds of training on the raw data. fedavg: every hosted
+// silo trains local_steps from the global weights, then weights and Adam moments are
+// averaged weighted by sample count; merge: every silo trains on from its own weights, with
+// nothing averaged. After each round the checkpoint files hold what scoring needs:
+// round_NNN.h5 (fedavg: global weights, server moments, lr) and each silo's own moments
+// (merge: with its own weights and the lr). Resume: rounds whose files are all there and
+// whole are skipped.
 #include <cmath>
 #include <cstdio>
 
@@ -37,15 +39,18 @@ bool intact(const RunContext& ctx, const RunState& run, const std::string& path,
 // each hosted silo's Adam state from the last of them.
 int64_t resume_rounds(RunContext& ctx, RunState& run) {
   const Comm& comm = ctx.comm;
+  const bool merge = ctx.cfg.collab == Collab::kMerge;
+  const std::vector<std::string> silo_groups = merge ? std::vector<std::string>{"/trainable", "/m", "/v"}
+                                                     : std::vector<std::string>{"/m", "/v"};
   int64_t done = 0;
   while (done < ctx.cfg.train.rounds) {
-    bool ok = !comm.is_root() || intact(ctx, run, ctx.files.round(done), {"/trainable"});
-    for (const auto& s : run.mine) ok = ok && intact(ctx, run, ctx.files.silo_moments(done, s.entry->name), {"/m", "/v"});
+    bool ok = merge || !comm.is_root() || intact(ctx, run, ctx.files.round(done), {"/trainable"});
+    for (const auto& s : run.mine) ok = ok && intact(ctx, run, ctx.files.silo_moments(done, s.entry->name), silo_groups);
     if (!comm.all_ok(ok)) break;
     ++done;
   }
   if (done == 0) return 0;
-  run.theta = read_flat(H5File::open_read(ctx.files.round(done - 1)), "/trainable", run.named).to(ctx.device);
+  if (!merge) run.theta = read_flat(H5File::open_read(ctx.files.round(done - 1)), "/trainable", run.named).to(ctx.device);
   for (const auto& s : run.mine) {
     auto f = H5File::open_read(ctx.files.silo_moments(done - 1, s.entry->name));
     AdamState st = AdamState::zeros_like(run.params);
@@ -53,26 +58,30 @@ int64_t resume_rounds(RunContext& ctx, RunState& run) {
     unflatten_into(read_flat(f, "/v", run.named), st.v);
     st.step = static_cast<int64_t>(f.attr_f64("/", "step"));
     ctx.files.remove_silo_state(kPhase, s.entry->name);
-    save_silo_state(ctx.files.silo_state(kPhase, s.entry->name), run.theta, st);
+    save_silo_state(ctx.files.silo_state(kPhase, s.entry->name), merge ? read_flat(f, "/trainable", run.named) : run.theta, st);
   }
   log0(comm, "resume: " + std::to_string(done) + " of " + std::to_string(ctx.cfg.train.rounds) +
                  " warm-up rounds already done");
   return done;
 }
 
-// The checkpoint files of round r: each hosted silo's own moments, and (rank 0) the
-// global weights with the server's averaged moments.
+// The checkpoint files of round r: each hosted silo's own moments (merge: with its own
+// weights and the lr), and (fedavg, rank 0) the global weights with the server's averaged
+// moments.
 void write_round(RunContext& ctx, RunState& run, int64_t r, const RoundResult& rr, double lr) {
+  const bool merge = ctx.cfg.collab == Collab::kMerge;
   for (const auto& s : run.mine) {
-    const AdamState st = load_silo_state(ctx.files.silo_state(kPhase, s.entry->name), run.params).adam;
+    const SiloState st = load_silo_state(ctx.files.silo_state(kPhase, s.entry->name), run.params);
     write_h5_file(ctx.files.silo_moments(r, s.entry->name), [&](H5File& f) {
-      write_flat(f, "/m", run.named, flatten(st.m));
-      write_flat(f, "/v", run.named, flatten(st.v));
-      f.set_attr("/", "step", static_cast<double>(st.step));
+      if (merge) write_flat(f, "/trainable", run.named, st.theta);
+      write_flat(f, "/m", run.named, flatten(st.adam.m));
+      write_flat(f, "/v", run.named, flatten(st.adam.v));
+      f.set_attr("/", "step", static_cast<double>(st.adam.step));
       f.set_attr("/", "samples", static_cast<double>(s.entry->samples));
+      f.set_attr("/", "lr", lr);
     });
   }
-  if (ctx.comm.is_root())
+  if (!merge && ctx.comm.is_root())
     write_h5_file(ctx.files.round(r), [&](H5File& f) {
       write_flat(f, "/trainable", run.named, rr.theta);
       write_flat(f, "/server/m", run.named, rr.m);
@@ -103,8 +112,16 @@ void warm_up(RunContext& ctx, RunState& run) {
     for (const auto& s : run.mine)
       locals.push_back({s.entry->index, [&ctx, e = s.entry] { return ctx.load(*e).enc; },
                         ctx.files.silo_state(kPhase, s.entry->name), s.entry->name});
-    const RoundResult rr = federated_round(ctx.comm, run.model, locals, counts, ctx.owner_fn(), run.theta, tc, cfg.seed, r, true);
-    run.theta = rr.theta;
+    RoundResult rr;
+    if (cfg.collab == Collab::kMerge) {  // each silo alone, from its own weights
+      double loss = 0, total = 0;
+      for (double n : counts) total += n;
+      for (const auto& l : locals) loss += counts[static_cast<size_t>(l.index)] / total * solo_round(ctx.comm, run.model, l, tc, cfg.seed, r);
+      rr.loss = ctx.comm.allreduce_sum(loss);
+    } else {
+      rr = federated_round(ctx.comm, run.model, locals, counts, ctx.owner_fn(), run.theta, tc, cfg.seed, r, true);
+      run.theta = rr.theta;
+    }
     last_loss = rr.loss;
     const double lr = round_mean_lr(tc, r);
     write_round(ctx, run, r, rr, lr);
