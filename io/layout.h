@@ -11,8 +11,9 @@
 //   OUT/model/             with --model and full fine-tuning: the model folder fine-tuned on it
 //   OUT/checkpoints/       what a killed run resumes from:
 //     base.h5                     every parameter of the base model
-//     round_NNN.h5                global weights, server-averaged moments, lr of round NNN
-//     round_NNN_silo_<silo>.h5    one silo's own Adam moments after round NNN
+//     round_NNN.h5                global weights, server-averaged moments, lr of round NNN (fedavg)
+//     round_NNN_silo_<silo>.h5    one silo's own Adam moments and lr after round NNN (merge: and
+//                                 its own weights)
 //     dots_round_NNN_<set>.bin    scoring journal of one set at checkpoint NNN
 //     state_<phase>_<silo>.bin    a hosted silo's parked training state (io/state_file.h)
 //     compare_<row>.json          a finished comparison row (io/report.h)

@@ -67,7 +67,7 @@ check "4 ranks: every rank hosted a silo" /usr/bin/python3 -c 'import json, sys
 r = json.load(open(sys.argv[1])); sys.exit(0 if sorted(s["host_rank"] for s in r["silos"].values()) == [0, 1, 2, 3] else 1)' "$dir/r4/report.json"
 
 # 2. Kill and resume, on 2 ranks
-for fp in ${FAILPOINTS:-warmup_round:1 silo_trained:3:0 scored_checkpoint:1 scoring_batch:2:1 scoring_batch:7:0 before_report:1}; do
+for fp in ${FAILPOINTS:-warmup_round:1 silo_trained:3:0 scored_checkpoint:1 scoring_batch:2:1 scoring_batch:9:0 before_report:1}; do
   out="$dir/kill_${fp//:/_}"
   CLUES_FAILPOINT=$fp run 2 "$out"
   status=$?

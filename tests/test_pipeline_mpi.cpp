@@ -111,9 +111,9 @@ TEST(PipelineMpi, WritesEveryOutputAndMatchesOneRankHostingBothSilos) {
   const double tau = f.attr_f64("/", "threshold");
   EXPECT_DOUBLE_EQ(tau, rep["threshold"].get<double>());
   const auto anchor = f.read_f64("/anchor/score");
-  ASSERT_EQ(anchor.size(), 8u);
+  ASSERT_EQ(anchor.size(), 16u);  // the 8 anchors scored like each of the 2 silos, pooled
   EXPECT_TRUE(all_finite(anchor));
-  EXPECT_NEAR(tau, mean(anchor), 1e-12);  // default threshold: mean anchor score
+  EXPECT_NEAR(tau, mean(anchor), 1e-12);  // default threshold: mean of the pooled anchor scores
   const auto lrs = f.read_f64("/checkpoints/lr");
   ASSERT_EQ(lrs.size(), 2u);
   EXPECT_GT(lrs[0], 0.0);
@@ -372,7 +372,7 @@ TEST(PipelineMpi, ComparisonRowsArePresentAndFiniteOnAPretrainedBase) {
   if (!world.is_root()) return;
   const auto rep = nlohmann::json::parse(read_text(cfg.out + "/report.json"));
   ASSERT_TRUE(rep.contains("comparison"));
-  const std::vector<std::string> rows = {"clues", "full", "random", "perplexity", "ifd", "ratio", "oracle"};
+  const std::vector<std::string> rows = {"clues", "full", "random", "perplexity", "ifd", "datainf", "ratio", "oracle"};
   ASSERT_EQ(sum.comparison.size(), rows.size());
   const std::string md = read_text(cfg.out + "/comparison.md");
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -449,7 +449,7 @@ TEST(PipelineMpi, ProjectedFeaturesRescoreLikeTheScores) {
     const H5File fv = H5File::open_read(cfg.out + "/features/validation" + suffix);
     const H5File fs_ = H5File::open_read(cfg.out + "/features/silo_beta" + suffix);
     ASSERT_TRUE(file_exists(cfg.out + "/features/silo_alpha" + suffix));
-    ASSERT_TRUE(file_exists(cfg.out + "/features/anchor" + suffix));
+    ASSERT_TRUE(file_exists(cfg.out + "/features/anchor_for_alpha" + suffix));
     std::vector<hsize_t> shape;
     const auto v = fv.read_f32("/features");
     const auto f = fs_.read_f32("/features", &shape);
@@ -505,30 +505,44 @@ TEST(PipelineMpi, ParallelHdf5WritesAreCollective) {
   }
 }
 
-// select.anchor_moments=silo: each silo's threshold comes from the anchors scored with its
-// own Adam moments; the selection applies it, and scores.h5 / report.json record it.
+// select.scope=silo: each silo's threshold is the rule (mean) on the anchors scored like its
+// own samples (its slice of the pooled /anchor/score, silo order); the selection applies it,
+// and scores.h5 / report.json record it. select.anchor_moments=server: one set of anchor
+// scores under the averaged moments, and a threshold that differs from the pooled one.
 TEST(PipelineMpi, PerSiloAnchorThresholds) {
   const Comm world = Comm::world();
   const std::string dir = shared_dir(world);
   Config cfg = small_config(dir, dir + "/silo_anchors");
-  cfg.select.anchor_moments = Moments::kSilo;
+  cfg.select.scope = Scope::kSilo;
   const RunSummary sum = run_pipeline(cfg, world);
+  cfg.select.scope = Scope::kGlobal;
+  cfg.select.anchor_moments = Moments::kServer;
+  cfg.out = dir + "/server_anchors";
+  const RunSummary server = run_pipeline(cfg, world);
   if (!world.is_root()) return;
-  const H5File f = H5File::open_read(cfg.out + "/scores.h5");
-  const auto rep = nlohmann::json::parse(read_text(cfg.out + "/report.json"));
-  const double global = f.attr_f64("/", "threshold");
-  bool differs = false;
+  const H5File f = H5File::open_read(dir + "/silo_anchors/scores.h5");
+  const auto rep = nlohmann::json::parse(read_text(dir + "/silo_anchors/report.json"));
+  EXPECT_TRUE(rep["threshold"].is_null());
+  const auto pooled = f.read_f64("/anchor/score");
+  ASSERT_EQ(pooled.size(), 16u);
+  std::vector<double> taus;
   for (const char* name : {"alpha", "beta"}) {
     const std::string g = std::string("/silos/") + name;
     const double tau = f.attr_f64(g, "threshold");
+    const size_t at = taus.size() * 8;
+    EXPECT_NEAR(tau, mean(std::vector<double>(pooled.begin() + at, pooled.begin() + at + 8)), 1e-12) << name;
     EXPECT_DOUBLE_EQ(rep["silos"][name]["threshold"].get<double>(), tau);
-    differs = differs || tau != global;
     const auto score = f.read_f64(g + "/score");
     EXPECT_EQ(f.read_u8(g + "/selected"), select_at_threshold(score, tau)) << name;
+    taus.push_back(tau);
   }
-  EXPECT_TRUE(differs) << "silo moments differ from the server's, so should the thresholds";
+  EXPECT_NE(taus[0], taus[1]) << "the silos' moments differ, so should their thresholds";
   ASSERT_EQ(sum.silos.size(), 2u);
   EXPECT_NE(format_summary(sum).find("threshold per silo"), std::string::npos);
+  const auto server_anchor = H5File::open_read(dir + "/server_anchors/scores.h5").read_f64("/anchor/score");
+  ASSERT_EQ(server_anchor.size(), 8u);
+  EXPECT_NEAR(server.threshold, mean(server_anchor), 1e-12);
+  EXPECT_NE(server.threshold, mean(pooled));
 }
 
 int main(int argc, char** argv) {

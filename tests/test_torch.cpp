@@ -433,7 +433,7 @@ TEST(Phases, ResumeSkipsWhatEachPhaseFindsDone) {
   run_pipeline(cfg, Comm::serial());
   const RunLayout files(cfg.out);
   const std::vector<std::string> kept = {files.base(), files.round(0), files.round(1), files.silo_moments(1, "b"),
-                                         files.dots_journal(0, "silo_a"), files.dots_journal(1, "anchor"),
+                                         files.dots_journal(0, "silo_a"), files.dots_journal(1, "anchor_for_b"),
                                          files.compare_row("clues"), files.compare_row("full")};
   std::vector<FileId> before;
   for (const auto& f : kept) {

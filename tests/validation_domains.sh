@@ -4,8 +4,8 @@
 # score.other_domains=w, silo A's scores must equal s_A + w s_B, silo B's w s_A + s_B and a
 # silo without a domain w (s_A + s_B), where s_X are the scores of a run whose pooled
 # validation set is X's file (same warm-up: validation does not change training). The
-# anchors of the global threshold are scored against the silos' targets weighted by sample
-# count. Usage: validation_domains.sh PATH/TO/clues
+# anchors are scored like each silo's samples, so each silo's slice of /anchor/score obeys
+# the same sums. Usage: validation_domains.sh PATH/TO/clues
 set -uo pipefail
 clues=$(realpath "$1")
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,9 +43,10 @@ for s, (ca, cb) in coef.items():
     sa, sb, sd = (f[f"silos/{s}/score"][()] for f in (fa, fb, fd))
     n[s] = len(sa)
     close(f"silo {s} = {ca} s_A + {cb} s_B", sd, ca * sa + cb * sb)
-N = sum(n.values())
-ka = sum(n[s] / N * coef[s][0] for s in coef)
-kb = sum(n[s] / N * coef[s][1] for s in coef)
-close(f"anchors = {ka:.4f} s_A + {kb:.4f} s_B", fd["anchor/score"][()], ka * fa["anchor/score"][()] + kb * fb["anchor/score"][()])
+pa, pb, pd = (f["anchor/score"][()] for f in (fa, fb, fd))
+k = len(pd) // len(coef)  # anchors per silo, pooled in --silo order
+for j, (s, (ca, cb)) in enumerate(coef.items()):
+    part = slice(j * k, (j + 1) * k)
+    close(f"anchors for {s} = {ca} s_A + {cb} s_B", pd[part], ca * pa[part] + cb * pb[part])
 sys.exit(1 if bad else 0)
 PY
