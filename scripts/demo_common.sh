@@ -1,7 +1,9 @@
 # Sourced by scripts/demo.sh and scripts/seed_study.sh: the demo data, the environment of
 # a demo run, and the per-silo flags of a demo data folder.
 #   demo_prepare DATA PER_SILO  all of it: set up, build, demo_data, demo_env, demo_silo_flags
-#   demo_data DATA PER_SILO   writes the demo data (make_demo_data.py) into DATA
+#   demo_data DATA PER_SILO   writes the demo data into DATA: make_demo_data.py, or the
+#                             generator DATA_SCRIPT names (scripts/make_skills_data.py:
+#                             the second benchmark; same flags and files)
 #   demo_env                  Open MPI as root, one LibTorch thread per rank
 #   demo_silo_flags DATA      fills the arrays SILO_FLAGS (--silo/--labels/--test, for
 #                             clues run) and LABEL_FLAGS (--labels, for plot_scores.py)
@@ -18,7 +20,7 @@ demo_data() {
   # The public corpus: 2000 dictionary pairs per language disjoint from the test,
   # validation and anchor sets, plus the correct translations of the silos' words (a
   # pretrained LLM knows common words; the corrupted answers are never in it).
-  /usr/bin/python3 scripts/make_demo_data.py --out "$1" --per-silo "$2" --pretrain 2000 \
+  /usr/bin/python3 "${DATA_SCRIPT:-scripts/make_demo_data.py}" --out "$1" --per-silo "$2" --pretrain 2000 \
     --pretrain-knows 1 --seed 0
 }
 

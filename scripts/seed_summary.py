@@ -2,9 +2,11 @@
 """Summarise `clues run` comparisons over seeds (scripts/seed_study.sh).
 
 Reads one report.json per seed and writes OUT/study.md and OUT/study.json: every row's
-macro test loss and pooled AUROC as mean ± sample sd over the seeds, and CLUES against each
-baseline seed by seed: the paired difference of macro test loss (CLUES minus baseline;
-negative means CLUES is better), its mean ± sd, and in how many seeds CLUES is better.
+macro test loss, pooled AUROC, within-silo AUROC (the mean over silos) and the share of the
+full-to-oracle gap in macro test loss it closes, as mean ± sample sd over the seeds; CLUES
+against each baseline seed by seed: the paired difference of macro test loss (CLUES minus
+baseline; negative means CLUES is better), its mean ± sd, and in how many seeds CLUES is
+better; and per silo the share CLUES kept against the share that is clean.
 
     /usr/bin/python3 scripts/seed_summary.py --out study_out study_out/seed_*/report.json
 """
@@ -21,6 +23,33 @@ def mean_sd(xs):
     m = sum(xs) / len(xs)
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
     return m, sd
+
+
+def within_auroc(row):
+    """Mean over silos of a row's AUROC, or None when a silo has none."""
+    values = [s.get("auroc") for s in row.get("silos", {}).values()]
+    return sum(values) / len(values) if values and all(v is not None for v in values) else None
+
+
+def gap_closed(comparison, row):
+    """(full − row) / (full − oracle) in macro test loss, or None."""
+    full, oracle, x = (comparison[r]["macro_test_loss"] for r in ("full", "oracle", row))
+    return (full - x) / (full - oracle) if None not in (full, oracle, x) and full != oracle else None
+
+
+def kept_vs_clean(reports):
+    """Per silo: the share CLUES kept and the share that is clean (mean ± sd over seeds)."""
+    out = {}
+    for name in reports[0][1].get("silos", {}):
+        kept, clean = [], []
+        for _, rep in reports:
+            s = rep.get("silos", {}).get(name)
+            if not s or "labels" not in s or not s.get("samples"):
+                return {}
+            kept.append(s["kept"] / s["samples"])
+            clean.append(1 - s["labels"]["bad_share"])
+        out[name] = {"kept_mean_sd": mean_sd(kept), "clean_mean_sd": mean_sd(clean)}
+    return out
 
 
 def summarise(reports):
@@ -42,7 +71,19 @@ def summarise(reports):
         if all(a is not None for a in aurocs):
             entry["pooled_auroc"] = aurocs
             entry["auroc_mean_sd"] = mean_sd(aurocs)
+        within = [within_auroc(rep["comparison"][row]) for _, rep in reports]
+        if all(w is not None for w in within):
+            entry["within_auroc"] = within
+            entry["within_auroc_mean_sd"] = mean_sd(within)
+        if "full" in rows and "oracle" in rows:
+            gaps = [gap_closed(rep["comparison"], row) for _, rep in reports]
+            if all(g is not None for g in gaps):
+                entry["gap_closed"] = gaps
+                entry["gap_closed_mean_sd"] = mean_sd(gaps)
         study["rows"][row] = entry
+    kept = kept_vs_clean(reports)
+    if kept:
+        study["kept_vs_clean"] = kept
     if "clues" in rows:
         base = study["rows"]["clues"]["macro_test_loss"]
         for row in rows:
@@ -57,18 +98,25 @@ def summarise(reports):
 def markdown(study):
     n = len(study["seeds"])
     out = [f"# clues seed study: {n} seeds ({', '.join(study['seeds'])})", "",
-           "| row | macro test loss (mean ± sd) | pooled AUROC (mean ± sd) | loss per seed |",
-           "|---|---|---|---|"]
+           "| row | macro test loss (mean ± sd) | gap closed | pooled AUROC | within-silo AUROC | loss per seed |",
+           "|---|---|---|---|---|---|"]
     for row, e in study["rows"].items():
-        auroc = "%.3f ± %.3f" % tuple(e["auroc_mean_sd"]) if "auroc_mean_sd" in e else "-"
+        def fig(key, fmt="%.3f ± %.3f"):
+            return fmt % tuple(e[key]) if key in e else "-"
         per = " ".join("%.4f" % x for x in e["macro_test_loss"])
-        out.append(f"| {row} | %.4f ± %.4f | {auroc} | {per} |" % tuple(e["loss_mean_sd"]))
+        out.append(f"| {row} | %.4f ± %.4f | {fig('gap_closed_mean_sd', '%.2f ± %.2f')} | {fig('auroc_mean_sd')} | "
+                   f"{fig('within_auroc_mean_sd')} | {per} |" % tuple(e["loss_mean_sd"]))
     if study["clues_vs"]:
         out += ["", "CLUES against each row, seed by seed (macro test loss, CLUES minus row; negative: CLUES better):", "",
                 "| row | mean ± sd of the difference | CLUES better in | per seed |", "|---|---|---|---|"]
         for row, e in study["clues_vs"].items():
             per = " ".join("%+.4f" % d for d in e["loss_diff"])
             out.append(f"| {row} | %+.4f ± %.4f | {e['clues_better']} of {e['seeds']} | {per} |" % tuple(e["diff_mean_sd"]))
+    if study.get("kept_vs_clean"):
+        out += ["", "Share of each silo CLUES kept, against the share that is clean (mean ± sd over the seeds):", "",
+                "| silo | kept | clean |", "|---|---|---|"]
+        for name, e in study["kept_vs_clean"].items():
+            out.append(f"| {name} | %.2f ± %.2f | %.2f |" % (*e["kept_mean_sd"], e["clean_mean_sd"][0]))
     return "\n".join(out) + "\n"
 
 

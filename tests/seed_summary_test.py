@@ -68,6 +68,31 @@ def main():
             json.dump(seeds[1], f)
         r = subprocess.run([sys.executable, SCRIPT, "--out", out] + paths, capture_output=True, text=True)
         check(r.returncode != 0 and "lacks comparison rows ['full']" in r.stderr, "missing row refused: " + r.stderr)
+    # Within-silo AUROC, gap closed and kept against clean share, on 2 seeds with silos.
+    def full_report(clues_loss, aurocs, kept):
+        comp = {"full": {"macro_test_loss": 2.10, "pooled": {}, "silos": {"a": {}, "b": {}}},
+                "oracle": {"macro_test_loss": 2.00, "pooled": {}, "silos": {"a": {}, "b": {}}},
+                "clues": {"macro_test_loss": clues_loss, "pooled": {"auroc": 0.7},
+                          "silos": {"a": {"auroc": aurocs[0]}, "b": {"auroc": aurocs[1]}}}}
+        silos = {"a": {"samples": 100, "kept": kept[0], "labels": {"bad_share": 0.1}},
+                 "b": {"samples": 100, "kept": kept[1], "labels": {"bad_share": 0.7}}}
+        return {"comparison": comp, "silos": silos}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, rep in enumerate([full_report(2.05, (0.6, 0.8), (80, 40)), full_report(2.03, (0.7, 0.9), (90, 20))]):
+            os.makedirs(os.path.join(tmp, f"seed_{i}"))
+            paths.append(os.path.join(tmp, f"seed_{i}", "report.json"))
+            with open(paths[-1], "w") as f:
+                json.dump(rep, f)
+        subprocess.run([sys.executable, SCRIPT, "--out", tmp] + paths, check=True, stdout=subprocess.DEVNULL)
+        study = json.load(open(os.path.join(tmp, "study.json")))
+        c = study["rows"]["clues"]
+        check(abs(c["within_auroc_mean_sd"][0] - 0.75) < 1e-12, f"within-silo AUROC {c.get('within_auroc_mean_sd')}, expected 0.75")
+        check(abs(c["gap_closed_mean_sd"][0] - 0.6) < 1e-9, f"gap closed {c.get('gap_closed_mean_sd')}, expected (0.5 + 0.7) / 2")
+        kv = study["kept_vs_clean"]
+        check(abs(kv["a"]["kept_mean_sd"][0] - 0.85) < 1e-12 and abs(kv["b"]["clean_mean_sd"][0] - 0.3) < 1e-12,
+              f"kept vs clean {kv}")
+        check("| b | 0.30 ± 0.14 | 0.30 |" in open(os.path.join(tmp, "study.md")).read(), "kept table line for b")
     for f in failures:
         print("FAIL:", f)
     print("seed_summary: %d checks failed" % len(failures) if failures else "seed_summary: all checks passed")
