@@ -234,19 +234,13 @@ write_jsonl(silo_b, [sample(i) for i in range(16, 28)])
 val, anc = os.path.join(WORK, "val.jsonl"), os.path.join(WORK, "anchor.jsonl")
 write_jsonl(val, [sample(i) for i in range(28, 34)])
 write_jsonl(anc, [sample(i) for i in range(34, 40)])
-for name in ("llama", "qwen2"):
-    d = folders[(name, "float32")]
-    out_dir = os.path.join(WORK, f"run_{name}")
-    clues("run", "--model", d, "--silo", silo_a, "--silo", silo_b, "--validation", val, "--anchor", anc, "--out", out_dir,
-          "--train.rounds", "2", "--train.local_steps", "3", "--train.batch_size", "4", "--train.lr", "5e-3",
-          "--model.lora_targets", "q,v,down", "--model.max_seq_len", "256", "--compare.rows", "none", "--progress", "60")
-    adapter = os.path.join(out_dir, "adapter")
+
+
+def adapter_against_peft(d, adapter, what):
+    """Loads OUT/adapter with PEFT; clues loss --adapter must give PEFT's losses, moved from the base's."""
     base = transformers.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
     peft = PeftModel.from_pretrained(transformers.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32),
                                      adapter).eval()
-    lora_b = [p for n, p in peft.named_parameters() if "lora_B" in n]
-    check(len(lora_b) == 2 * 3 and all(p.abs().sum() > 0 for p in lora_b),
-          f"{name}: PeftModel.from_pretrained loads OUT/adapter: 6 trained lora_B (q, v, down in 2 layers)")
     seqs, starts = encodings(base.config, False)
     want = hf_losses(peft, seqs, starts)
     plain = hf_losses(base, seqs, starts)
@@ -254,9 +248,24 @@ for name in ("llama", "qwen2"):
     err = max(abs(x - y) for x, y in zip(got, want))
     moved = max(abs(x - y) for x, y in zip(want, plain))
     check(err <= 1e-4 and moved > 1e-4,
-          f"{name}: losses with the adapter equal PEFT's (max |diff| {err:.2e}); the adapter moved them by {moved:.2e}")
+          f"{what}: losses with the adapter equal PEFT's (max |diff| {err:.2e}); the adapter moved them by {moved:.2e}")
+    return peft
+
+
+for name in ("llama", "qwen2"):
+    d = folders[(name, "float32")]
+    out_dir = os.path.join(WORK, f"run_{name}")
+    clues("run", "--model", d, "--silo", silo_a, "--silo", silo_b, "--validation", val, "--anchor", anc, "--out", out_dir,
+          "--train.rounds", "2", "--train.local_steps", "3", "--train.batch_size", "4", "--train.lr", "5e-3",
+          "--model.lora_targets", "q,v,down", "--model.max_seq_len", "256", "--compare.rows", "none", "--progress", "60")
+    adapter = os.path.join(out_dir, "adapter")
+    peft = adapter_against_peft(d, adapter, name)
+    lora_b = [p for n, p in peft.named_parameters() if "lora_B" in n]
+    check(len(lora_b) == 2 * 3 and all(p.abs().sum() > 0 for p in lora_b),
+          f"{name}: PeftModel.from_pretrained loads OUT/adapter: 6 trained lora_B (q, v, down in 2 layers)")
     # per-sample LoRA gradients: clues's engines against PyTorch autograd through PEFT
     from safetensors.torch import load_file
+    seqs, starts = encodings(transformers.AutoConfig.from_pretrained(d), False)
     want_g = {}
     lora = {n.replace(".default", ""): p for n, p in peft.named_parameters() if "lora_" in n}
     for p in lora.values():
@@ -279,6 +288,16 @@ for name in ("llama", "qwen2"):
     with open(os.path.join(out_dir, "report.json")) as f:
         rep = json.load(f)
     check(sum(s["kept"] for s in rep["silos"].values()) > 0, f"{name}: the run kept samples and finished (report.json)")
+
+# ---- merge mode: the silos fine-tune alone and the adapter is their TIES merge; PEFT loads
+# it and gives clues's losses (the merged B is stored at the run's own scaling)
+d = folders[("llama", "float32")]
+out_dir = os.path.join(WORK, "run_merge")
+clues("run", "--model", d, "--silo", silo_a, "--silo", silo_b, "--validation", val, "--anchor", anc, "--out", out_dir,
+      "--collab", "merge", "--select.scope", "silo", "--train.rounds", "2", "--train.local_steps", "3",
+      "--train.batch_size", "4", "--train.lr", "5e-3", "--model.lora_targets", "q,v", "--model.max_seq_len", "256",
+      "--compare.rows", "none", "--progress", "60")
+adapter_against_peft(d, os.path.join(out_dir, "adapter"), "merge mode (TIES-merged adapter)")
 
 # full fine-tuning of the tied, biased Qwen2 model: OUT/model loads in transformers
 d = folders[("qwen2", "float32")]
