@@ -126,7 +126,7 @@ void Config::validate() const {
   require(pretrain.seed >= -1, "pretrain.seed must be -1 (the run's seed) or a seed >= 0");
   require(compare.seeds >= 1, "compare.seeds must be at least 1");
   require(!(resume && overwrite), "--resume and --overwrite exclude each other: pick one");
-  require(!(s.scope == Scope::kSilo && s.anchor_moments == Moments::kServer),
+  require(!(threshold_scope() == Scope::kSilo && s.anchor_moments == Moments::kServer),
           "select.scope=silo needs the anchors scored with each silo's moments: set select.anchor_moments=silo");
   if (collab == Collab::kMerge) {
     require(score.moments == Moments::kSilo && s.anchor_moments == Moments::kSilo,
@@ -135,6 +135,11 @@ void Config::validate() const {
   }
   require(merge.density > 0 && merge.density <= 1, "merge.density must be in (0, 1] (the share of each task tensor TIES keeps)");
   require(std::isfinite(merge.scale) && merge.scale > 0, "merge.scale must be a positive finite number");
+}
+
+Scope Config::threshold_scope() const {
+  if (select.scope != Scope::kAuto) return select.scope;
+  return collab == Collab::kMerge ? Scope::kSilo : Scope::kGlobal;
 }
 
 // ---- enum spellings
@@ -223,7 +228,7 @@ const std::vector<Choice<MergeWeights>>& choices<MergeWeights>() {
 }
 template <>
 const std::vector<Choice<Scope>>& choices<Scope>() {
-  static const std::vector<Choice<Scope>> c = {{Scope::kGlobal, "global"}, {Scope::kSilo, "silo"}};
+  static const std::vector<Choice<Scope>> c = {{Scope::kAuto, "auto"}, {Scope::kGlobal, "global"}, {Scope::kSilo, "silo"}};
   return c;
 }
 
@@ -459,12 +464,12 @@ std::vector<ConfigKey> make_keys() {
       key("score.project_dim", F(score.project_dim), "k > 0: write k-dim random projections of the preconditioned gradients to OUT/features/ (batched engine)"),
       key("score.project_seed", F(score.project_seed), "seed of the projection matrix"),
       key("score.other_domains", F(score.other_domains), "with --validation NAME=PATH per domain: weight of the other domains' gradients in a silo's target (its own domain: 1)"),
-      key("select.threshold", F(select.threshold), "mean | quantile | fixed | ratio"),
-      key("select.quantile", F(select.quantile), "quantile of anchor scores (threshold=quantile)"),
+      key("select.threshold", F(select.threshold), "quantile (default: keep what scores at least the anchors' select.quantile) | mean (the mean anchor score) | fixed | ratio"),
+      key("select.quantile", F(select.quantile), "quantile of the anchor scores (threshold=quantile; 0.2: the lowest fifth of the clean anchors)"),
       key("select.value", F(select.value), "threshold value (threshold=fixed)"),
       key("select.keep_ratio", F(select.keep_ratio), "share kept per silo (threshold=ratio, baseline)"),
       key("select.anchor_moments", F(select.anchor_moments), "anchors for the threshold scored with: silo (each silo's own moments, like its samples) | server (the averaged moments, fedavg only)"),
-      key("select.scope", F(select.scope), "global (one threshold: the rule on every silo's anchor scores pooled) | silo (each silo's own threshold from its anchor scores)"),
+      key("select.scope", F(select.scope), "auto (global with collab=fedavg, silo with collab=merge) | global (one threshold: the rule on every silo's anchor scores pooled) | silo (each silo's own threshold from its anchor scores)"),
       key("pretrain.steps", F(pretrain.steps), "optimizer steps of pretraining (all weights)", true),
       key("pretrain.batch_size", F(pretrain.batch_size), "samples per pretraining step", true),
       key("pretrain.lr", F(pretrain.lr), "peak learning rate of pretraining", true),

@@ -32,7 +32,7 @@ enum class Row { kClues, kFull, kRandom, kPerplexity, kIfd, kDatainf, kRatio, kO
 enum class Collab { kFedAvg, kMerge };                  // how the silos train together (README: two modes)
 enum class MergeMethod { kTies, kLinear, kTaskArithmetic };  // lib/merge.h, as PEFT's add_weighted_adapter
 enum class MergeWeights { kEqual, kSamples };
-enum class Scope { kGlobal, kSilo };                    // one threshold for every silo, or one per silo
+enum class Scope { kAuto, kGlobal, kSilo };             // one threshold for every silo, or one per silo
 
 // The spelling of every value of an enum, in declaration order.
 template <typename E>
@@ -112,17 +112,21 @@ struct ScoreConfig {
 };
 
 struct SelectConfig {
-  ThresholdRule threshold = ThresholdRule::kMean;
-  double quantile = 0.5;           // with threshold=quantile: quantile of the anchor scores
+  // quantile (the default): keep what scores at least as high as the anchors' `quantile`
+  // (0.2: the lowest fifth of the clean anchors); mean: the mean anchor score (the earlier
+  // default, which starved heavily corrupted silos on both benchmarks, docs/results.md).
+  ThresholdRule threshold = ThresholdRule::kQuantile;
+  double quantile = 0.2;           // with threshold=quantile: quantile of the anchor scores
   double value = 0.0;              // with threshold=fixed
   double keep_ratio = 0.5;         // with threshold=ratio: baseline, fixed share per silo
   // Which preconditioner scores the anchors: silo (each silo's own moments, as its samples
   // are: like with like, by the rank hosting the silo) | server (the averaged moments; one
   // set of anchor scores, the rule applied to it: one global τ).
   Moments anchor_moments = Moments::kSilo;
-  // With anchor_moments=silo: global (the rule applied to every silo's anchor scores pooled,
-  // each silo's set once: one τ) | silo (τ_j: the rule applied to silo j's anchor scores).
-  Scope scope = Scope::kGlobal;
+  // global (the rule applied to every silo's anchor scores pooled, each silo's set once: one
+  // τ) | silo (τ_j: the rule applied to silo j's anchor scores) | auto: global under
+  // collab=fedavg, silo under collab=merge (whose silos' scores have scales of their own).
+  Scope scope = Scope::kAuto;
 };
 
 // collab=merge: how the silos' separately fine-tuned weights are merged once (lib/merge.h).
@@ -184,6 +188,8 @@ struct Config {
 
   // Throws InputError naming the first bad setting and what would fix it.
   void validate() const;
+  // select.scope with auto resolved by the collaboration mode.
+  Scope threshold_scope() const;
   // The configuration as INI text with the same keys the command line and --config use.
   std::string to_ini() const;
 };

@@ -6,18 +6,19 @@
 # each silo's clean test set):
 #   scratch:    no pretraining, every weight trained (model.finetune=full)
 #   pretrained: a base model pretrained on the public corpus (cached), LoRA on top, with
-#               the default threshold (the mean anchor score)
-#   tuned:      as pretrained, with the tuned threshold: the 0.2-quantile of the anchor scores
+#               the default threshold (the 0.2-quantile of the anchor scores)
+#   mean:       as pretrained, with the earlier default threshold: the mean anchor score
 # and print the comparison tables; score histograms go to OUT/<regime>/figures/.
-# Environment: RANKS (2), OUT (demo_out), DATA (demo_data), PER_SILO (400), EXTRA (more
-# clues flags for every run), REGIMES ("scratch pretrained tuned").
+# Environment: RANKS (2), OUT (demo_out), DATA (demo_data), DATA_SCRIPT (the data generator,
+# scripts/make_demo_data.py or scripts/make_skills_data.py), PER_SILO (400), EXTRA (more
+# clues flags for every run), REGIMES ("scratch pretrained mean").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RANKS=${RANKS:-2}
 OUT=${OUT:-demo_out}
 DATA=${DATA:-demo_data}
 PER_SILO=${PER_SILO:-400}
-REGIMES=${REGIMES:-scratch pretrained tuned}
+REGIMES=${REGIMES:-scratch pretrained mean}
 source scripts/demo_common.sh
 demo_prepare "$DATA" "$PER_SILO"
 mkdir -p "$OUT"
@@ -26,9 +27,9 @@ for regime in $REGIMES; do
   case $regime in
     scratch) flags=(--model.finetune full) ;;
     pretrained) flags=(--pretrain "$DATA/pretrain.jsonl" --pretrain.cache "$OUT/pretrain_cache") ;;
-    tuned) flags=(--pretrain "$DATA/pretrain.jsonl" --pretrain.cache "$OUT/pretrain_cache"
-                  --select.threshold quantile --select.quantile 0.2) ;;
-    *) echo "demo: unknown regime $regime (scratch, pretrained or tuned)" >&2; exit 2 ;;
+    mean) flags=(--pretrain "$DATA/pretrain.jsonl" --pretrain.cache "$OUT/pretrain_cache"
+                 --select.threshold mean) ;;
+    *) echo "demo: unknown regime $regime (scratch, pretrained or mean)" >&2; exit 2 ;;
   esac
   echo "=== demo: regime '$regime' ==="
   # shellcheck disable=SC2086  # EXTRA is a list of flags

@@ -3,7 +3,8 @@
 # its own checkpoints, and the fine-tunings on the selections are merged once).
 #  1. Layouts: 4 silos on 1, 2 and 4 ranks give the same scores and selections (1e-9).
 #  2. Merge mode is what ran: no global round file, every silo's own weights in its
-#     checkpoint, report.json says collab merge, and the scores differ from fedavg's.
+#     checkpoint, report.json says collab merge (and scope silo: auto's choice under
+#     merge), and the scores differ from fedavg's.
 #  3. Kill and resume: killed after a warm-up round and in the middle of scoring a silo,
 #     resumed with --resume to the uninterrupted run's scores (1e-12).
 #  4. The comparison in merge mode (clues, full, datainf rows, TIES merge): finishes, every
@@ -56,8 +57,9 @@ check "each silo's checkpoint holds its own weights" /usr/bin/python3 -c 'import
 files = sorted(glob.glob(sys.argv[1] + "/checkpoints/round_001_silo_*.h5"))
 w = [np.concatenate([np.ravel(h5py.File(f, "r")["trainable"][k][()]) for k in sorted(h5py.File(f, "r")["trainable"])]) for f in files]
 sys.exit(0 if len(w) == 4 and all(not np.allclose(w[0], x) for x in w[1:]) else 1)' "$dir/r2"
-check "report.json says collab merge" /usr/bin/python3 -c 'import json, sys
-sys.exit(0 if json.load(open(sys.argv[1]))["collab"] == "merge" else 1)' "$dir/r2/report.json"
+check "report.json says collab merge, with a threshold per silo by default" /usr/bin/python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(0 if r["collab"] == "merge" and r["scope"] == "silo" and r["threshold"] is None else 1)' "$dir/r2/report.json"
 "$mpiexec" --oversubscribe -np 2 "$clues" run "${args[@]}" --compare.rows none --out "$dir/fedavg" >"$dir/fedavg.log" 2>&1
 check "fedavg scores differ from merge's" bash -c "! /usr/bin/python3 '$src/tests/compare_scores.py' '$dir/fedavg/scores.h5' '$dir/r2/scores.h5' 1e-3 >/dev/null"
 

@@ -224,7 +224,9 @@ TEST(Config, ValidateNamesTheSetting) {
 TEST(Select, ThresholdModes) {
   std::vector<double> a{1, 2, 3, 4, 10};
   SelectConfig sc;
-  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 4.0);  // mean
+  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 1.8);  // default: the 0.2-quantile, pos 0.8 -> 1 + 0.8*1
+  sc.threshold = ThresholdRule::kMean;
+  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 4.0);
   sc.threshold = ThresholdRule::kQuantile;
   sc.quantile = 0.5;
   EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 3.0);
@@ -421,9 +423,10 @@ TEST(Options, EveryKeyRoundTripsThroughTheIniFile) {
   a.score.moments = Moments::kServer;
   a.score.normalize = Normalize::kUnit;
   a.score.project_seed = 7;
-  a.select.threshold = ThresholdRule::kQuantile;
-  a.select.anchor_moments = Moments::kSilo;
-  a.select.quantile = 0.2;
+  a.select.threshold = ThresholdRule::kMean;
+  a.select.anchor_moments = Moments::kServer;
+  a.select.scope = Scope::kGlobal;
+  a.select.quantile = 0.35;
   a.pretrain.seed = -1;
   a.pretrain.cache = "/c";
   a.compare.rows = {Row::kClues, Row::kIfd};

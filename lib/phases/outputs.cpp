@@ -106,7 +106,7 @@ RunSummary write_outputs(RunContext& ctx, RunState& run) {
     facts.threshold_mode = to_string(cfg.select.threshold);
     facts.anchor_moments = to_string(cfg.select.anchor_moments);
     facts.collab = to_string(cfg.collab);
-    facts.scope = to_string(cfg.select.scope);
+    facts.scope = to_string(cfg.threshold_scope());
     facts.engine = to_string(cfg.score.engine);
     facts.precondition = to_string(cfg.score.precondition);
     facts.ranks = comm.size();

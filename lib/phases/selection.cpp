@@ -74,14 +74,15 @@ void select_samples(RunContext& ctx, RunState& run) {
   if (sc.anchor_moments == Moments::kSilo)  // every silo's anchor scores, pooled in silo order
     for (const auto& a : collect<double>(comm, S, owner, [&](int64_t j) { return run.hosted(j).anchor_score; }))
       run.anchor_score.insert(run.anchor_score.end(), a.begin(), a.end());
-  if (sc.scope == Scope::kGlobal) {
+  const Scope scope = ctx.cfg.threshold_scope();
+  if (scope == Scope::kGlobal) {
     run.tau = comm.is_root() ? anchor_threshold(run.anchor_score, sc) : 0.0;
     comm.broadcast(&run.tau, sizeof run.tau);
   } else {
     run.tau = std::nan("");  // one per silo
   }
   for (auto& s : run.mine) {
-    s.tau = sc.scope == Scope::kSilo ? anchor_threshold(s.anchor_score, sc) : run.tau;
+    s.tau = scope == Scope::kSilo ? anchor_threshold(s.anchor_score, sc) : run.tau;
     select_silo(ctx, run, s);
   }
 
