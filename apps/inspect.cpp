@@ -145,7 +145,7 @@ int run_merge_command(const std::vector<std::string>& args) {
   d.add_options()("help,h", "print this help")
       ("out", po::value(&out)->required(), "folder of the merged adapter (adapter_config.json, adapter_model.safetensors)")
       ("method", po::value(&method)->default_value(method), "ties | linear | task_arithmetic (PEFT's ties, linear, svd)")
-      ("density", po::value(&density)->default_value(density), "ties: share of each task tensor kept")
+      ("density", po::value(&density)->default_value(density, "0.2"), "ties: share of each task tensor kept")
       ("weights", po::value(&weights), "one weight per adapter, comma-separated (default: 1 each)")
       ("adapters", po::value(&dirs)->multitoken(), "adapter folders (also given positionally)");
   po::positional_options_description pos;
