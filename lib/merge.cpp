@@ -5,6 +5,7 @@
 #include <map>
 
 #include "io/error.h"
+#include "lib/model.h"
 
 namespace clues {
 
@@ -100,42 +101,38 @@ torch::Tensor merge_trained(const MergeConfig& mc, const std::vector<std::pair<s
                             const std::vector<torch::Tensor>& thetas, const torch::Tensor& theta0,
                             const std::vector<double>& weights, double lora_scaling) {
   if (thetas.empty()) return theta0.clone();
-  auto out = theta0.to(torch::kFloat32).clone();
-  // Views of every flat vector per named tensor.
-  std::map<std::string, std::pair<int64_t, std::vector<int64_t>>> where;  // name -> offset, shape
-  int64_t off = 0;
+  std::vector<torch::Tensor> like;  // the trainable tensors, for split_like's pieces
+  std::map<std::string, size_t> index;
   for (const auto& [n, t] : named) {
-    where[n] = {off, t.sizes().vec()};
-    off += t.numel();
+    index[n] = like.size();
+    like.push_back(t);
   }
-  auto view = [&](const torch::Tensor& flat, const std::string& n) {
-    const auto& [o, shape] = where.at(n);
-    int64_t numel = 1;
-    for (auto d : shape) numel *= d;
-    return flat.narrow(0, o, numel).view(shape);
+  auto out = theta0.to(torch::kFloat32).clone();
+  const auto out_parts = split_like(out, like), base = split_like(theta0.to(torch::kFloat32), like);
+  std::vector<std::vector<torch::Tensor>> parts;  // [fine-tuning][tensor]
+  for (const auto& th : thetas) parts.push_back(split_like(th.to(torch::kFloat32), like));
+  auto across = [&](size_t i) {  // tensor i of every fine-tuning
+    std::vector<torch::Tensor> v;
+    for (const auto& p : parts) v.push_back(p[i]);
+    return v;
   };
-  std::vector<double> scalings(thetas.size(), lora_scaling);
-  for (const auto& [n, t] : named) {
+  const std::vector<double> scalings(thetas.size(), lora_scaling);
+  for (size_t i = 0; i < like.size(); ++i) {
+    const std::string& n = named[i].first;
     const auto pos = n.rfind(".lora_");
     if (pos != std::string::npos) {
       if (n.compare(pos, 7, ".lora_B") == 0) continue;  // merged with its A
-      const std::string b = n.substr(0, pos) + ".lora_B";
-      std::vector<torch::Tensor> As, Bs;
-      for (const auto& th : thetas) {
-        As.push_back(view(th, n).to(torch::kFloat32));
-        Bs.push_back(view(th, b).to(torch::kFloat32));
-      }
-      auto [A, B] = merge_lora(mc.method, As, Bs, scalings, weights, mc.density);
-      view(out, n).copy_(A);
-      view(out, b).copy_(B / lora_scaling);  // the model multiplies by its scaling again
+      const size_t b = index.at(n.substr(0, pos) + ".lora_B");
+      auto [A, B] = merge_lora(mc.method, across(i), across(b), scalings, weights, mc.density);
+      out_parts[i].copy_(A);
+      out_parts[b].copy_(B / lora_scaling);  // the model multiplies by its scaling again
       continue;
     }
     // A fully trained tensor: merge the updates θ_j − θ_0 and add them to θ_0.
-    const auto base = view(theta0, n).to(torch::kFloat32);
     std::vector<torch::Tensor> tasks;
-    for (const auto& th : thetas) tasks.push_back(view(th, n).to(torch::kFloat32) - base);
+    for (const auto& t : across(i)) tasks.push_back(t - base[i]);
     const auto merged = mc.method == MergeMethod::kTies ? merge_ties(tasks, weights, mc.density) : merge_linear(tasks, weights);
-    view(out, n).copy_(base + merged);
+    out_parts[i].copy_(base[i] + merged);
   }
   return out;
 }

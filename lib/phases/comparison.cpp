@@ -82,10 +82,6 @@ struct RowRun {
   double samples = 0;  // kept over all silos
 };
 
-}  // namespace
-
-namespace {
-
 // collab=merge: every hosted silo with kept samples trains alone from the base for the
 // warm-up's rounds; rank 0 gathers the trained weights (one silo's at a time from its
 // rank), merges them once (merge.*) and sends the result to every rank.
