@@ -119,6 +119,7 @@ void Config::validate() const {
   const auto& s = select;
   require(s.quantile >= 0 && s.quantile <= 1, "select.quantile must be in [0, 1]");
   require(s.keep_ratio >= 0 && s.keep_ratio <= 1, "select.keep_ratio must be in [0, 1]");
+  require(s.loss_weight >= 0 && s.loss_weight <= 1, "select.loss_weight must be in [0, 1]");
   require(std::isfinite(s.value), "select.value must be a finite number");
   require(pretrain.steps >= 1 && pretrain.batch_size >= 1 && std::isfinite(pretrain.lr) && pretrain.lr > 0,
           "pretrain.steps, pretrain.batch_size and pretrain.lr must be positive");
@@ -205,7 +206,8 @@ const std::vector<Choice<LossOn>>& choices<LossOn>() {
 }
 template <>
 const std::vector<Choice<Row>>& choices<Row>() {
-  static const std::vector<Choice<Row>> c = {{Row::kClues, "clues"},         {Row::kFull, "full"},   {Row::kRandom, "random"},
+  static const std::vector<Choice<Row>> c = {{Row::kClues, "clues"},         {Row::kBlend, "blend"}, {Row::kFull, "full"},
+                                             {Row::kRandom, "random"},
                                              {Row::kPerplexity, "perplexity"}, {Row::kIfd, "ifd"},     {Row::kDatainf, "datainf"},
                                              {Row::kRatio, "ratio"},         {Row::kOracle, "oracle"}};
   return c;
@@ -229,6 +231,11 @@ const std::vector<Choice<MergeWeights>>& choices<MergeWeights>() {
 template <>
 const std::vector<Choice<Scope>>& choices<Scope>() {
   static const std::vector<Choice<Scope>> c = {{Scope::kAuto, "auto"}, {Scope::kGlobal, "global"}, {Scope::kSilo, "silo"}};
+  return c;
+}
+template <>
+const std::vector<Choice<Rank>>& choices<Rank>() {
+  static const std::vector<Choice<Rank>> c = {{Rank::kClues, "clues"}, {Rank::kBlend, "blend"}};
   return c;
 }
 
@@ -268,6 +275,7 @@ CLUES_ENUM(Collab)
 CLUES_ENUM(MergeMethod)
 CLUES_ENUM(MergeWeights)
 CLUES_ENUM(Scope)
+CLUES_ENUM(Rank)
 #undef CLUES_ENUM
 
 std::vector<Row> parse_rows(const std::string& text) {
@@ -470,6 +478,8 @@ std::vector<ConfigKey> make_keys() {
       key("select.keep_ratio", F(select.keep_ratio), "share kept per silo (threshold=ratio, baseline)"),
       key("select.anchor_moments", F(select.anchor_moments), "anchors for the threshold scored with: silo (each silo's own moments, like its samples) | server (the averaged moments, fedavg only)"),
       key("select.scope", F(select.scope), "auto (global with collab=fedavg, silo with collab=merge) | global (one threshold: the rule on every silo's anchor scores pooled) | silo (each silo's own threshold from its anchor scores)"),
+      key("select.rank", F(select.rank), "clues (keep every sample scoring at least the threshold) | blend (keep as many per silo, ranked by a blend of the CLUES score and the warm-up loss)"),
+      key("select.loss_weight", F(select.loss_weight), "rank=blend and the blend row: weight of the loss's within-silo percentile (the CLUES score's: 1 - it)"),
       key("pretrain.steps", F(pretrain.steps), "optimizer steps of pretraining (all weights)", true),
       key("pretrain.batch_size", F(pretrain.batch_size), "samples per pretraining step", true),
       key("pretrain.lr", F(pretrain.lr), "peak learning rate of pretraining", true),

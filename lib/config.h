@@ -28,11 +28,12 @@ enum class RopeStyle { kInterleaved, kHalf };          // half: Hugging Face's r
 enum class DType { kFloat32, kBFloat16, kFloat16 };     // compute dtype of the base weights
 enum class Template { kAuto, kPlain, kAlpaca };         // auto: plain (built-in model) or alpaca (--model)
 enum class LossOn { kResponse, kSequence };             // tokens the loss (and every gradient) covers
-enum class Row { kClues, kFull, kRandom, kPerplexity, kIfd, kDatainf, kRatio, kOracle };  // comparison rows, table order
+enum class Row { kClues, kBlend, kFull, kRandom, kPerplexity, kIfd, kDatainf, kRatio, kOracle };  // comparison rows, table order
 enum class Collab { kFedAvg, kMerge };                  // how the silos train together (README: two modes)
 enum class MergeMethod { kTies, kLinear, kTaskArithmetic };  // lib/merge.h, as PEFT's add_weighted_adapter
 enum class MergeWeights { kEqual, kSamples };
-enum class Scope { kAuto, kGlobal, kSilo };             // one threshold for every silo, or one per silo
+enum class Scope { kAuto, kGlobal, kSilo };
+enum class Rank { kClues, kBlend };                   // what orders a silo's samples for its kept count             // one threshold for every silo, or one per silo
 
 // The spelling of every value of an enum, in declaration order.
 template <typename E>
@@ -127,6 +128,11 @@ struct SelectConfig {
   // τ) | silo (τ_j: the rule applied to silo j's anchor scores) | auto: global under
   // collab=fedavg, silo under collab=merge (whose silos' scores have scales of their own).
   Scope scope = Scope::kAuto;
+  // clues (the paper's: keep every sample at or above τ) | blend (keep as many as clues
+  // would in each silo, the highest by (1 - loss_weight)·percentile of the CLUES score +
+  // loss_weight·percentile of the negated warm-up loss, both within the silo).
+  Rank rank = Rank::kClues;
+  double loss_weight = 0.75;  // with rank=blend (and the blend comparison row)
 };
 
 // collab=merge: how the silos' separately fine-tuned weights are merged once (lib/merge.h).

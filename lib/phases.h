@@ -98,6 +98,7 @@ struct SiloSignals {
   const std::vector<double>& loss;     // perplexity
   const std::vector<double>& ifd;      // IFD
   const std::vector<double>& datainf;  // DataInf influence (empty unless that row runs)
+  const SelectConfig& select;          // select.rank and select.loss_weight (the blend)
 };
 // The selection of comparison row `row` in one silo, from the CLUES scores and selection,
 // the baselines' signals and the labels (oracle).

@@ -89,22 +89,47 @@ std::vector<uint8_t> select_random(int64_t n, int64_t k, uint64_t seed, int64_t 
   return out;
 }
 
+std::vector<double> average_ranks(const std::vector<double>& values) {
+  std::vector<size_t> idx(values.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return values[a] < values[b]; });
+  std::vector<double> rank(values.size());
+  for (size_t i = 0; i < idx.size();) {
+    size_t j = i;
+    while (j < idx.size() && values[idx[j]] == values[idx[i]]) ++j;
+    const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
+    for (size_t k = i; k < j; ++k) rank[idx[k]] = avg_rank;
+    i = j;
+  }
+  return rank;
+}
+
+std::vector<double> blend_ranking(const std::vector<double>& score, const std::vector<double>& loss, double loss_weight) {
+  if (score.size() != loss.size()) throw InputError("blend: scores and losses differ in length");
+  std::vector<double> neg(loss.size());
+  std::transform(loss.begin(), loss.end(), neg.begin(), [](double l) { return -l; });
+  const auto rs = average_ranks(score), rl = average_ranks(neg);
+  const double n = static_cast<double>(score.size());
+  std::vector<double> out(score.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = ((1 - loss_weight) * rs[i] + loss_weight * rl[i]) / n;
+  return out;
+}
+
+std::vector<uint8_t> select_silo_samples(const std::vector<double>& score, const std::vector<double>& loss, double tau,
+                                         const SelectConfig& sc) {
+  const auto by_score = sc.threshold == ThresholdRule::kRatio ? select_top_ratio(score, sc.keep_ratio) : select_at_threshold(score, tau);
+  if (sc.rank == Rank::kClues) return by_score;
+  return select_top_k(blend_ranking(score, loss, sc.loss_weight), std::accumulate(by_score.begin(), by_score.end(), int64_t{0}));
+}
+
 double auroc(const std::vector<double>& scores, const std::vector<uint8_t>& labels) {
   if (scores.size() != labels.size()) throw InputError("auroc: scores and labels differ in length");
   // Mann-Whitney U with average ranks for ties.
-  std::vector<size_t> idx(scores.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+  const auto rank = average_ranks(scores);
   double rank_sum_pos = 0;
   int64_t n_pos = 0, n_neg = 0;
-  for (size_t i = 0; i < idx.size();) {
-    size_t j = i;
-    while (j < idx.size() && scores[idx[j]] == scores[idx[i]]) ++j;
-    const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
-    for (size_t k = i; k < j; ++k)
-      if (labels[idx[k]] == 0) rank_sum_pos += avg_rank;
-    i = j;
-  }
+  for (size_t i = 0; i < rank.size(); ++i)
+    if (labels[i] == 0) rank_sum_pos += rank[i];
   for (uint8_t l : labels) (l == 0 ? n_pos : n_neg) += 1;
   if (n_pos == 0 || n_neg == 0) return std::numeric_limits<double>::quiet_NaN();
   const double u = rank_sum_pos - static_cast<double>(n_pos) * static_cast<double>(n_pos + 1) / 2.0;

@@ -36,6 +36,18 @@ std::vector<double> ifd_ranking(const std::vector<double>& ifd_values);
 // k of n samples drawn uniformly, a pure function of (seed, silo).
 std::vector<uint8_t> select_random(int64_t n, int64_t k, uint64_t seed, int64_t silo);
 
+// 1-based ranks of `values` in ascending order, tied values given the mean of their ranks.
+std::vector<double> average_ranks(const std::vector<double>& values);
+// The blend ranking of one silo (select.rank=blend, the blend row): (1 - loss_weight) times
+// the CLUES score's within-silo percentile plus loss_weight times the negated loss's, each
+// percentile an average rank over n (ties averaged). Higher is kept first.
+std::vector<double> blend_ranking(const std::vector<double>& score, const std::vector<double>& loss, double loss_weight);
+// A silo's selection under the config: the samples at or above tau (rank=clues), or as
+// many as that (the round(keep_ratio·n) highest scores under threshold=ratio), the highest
+// of the blend ranking (rank=blend; `loss` is then needed).
+std::vector<uint8_t> select_silo_samples(const std::vector<double>& score, const std::vector<double>& loss, double tau,
+                                         const SelectConfig& sc);
+
 // Area under the ROC curve of `scores` ranking clean (label 0) above low quality (label 1);
 // ties count one half. NaN when only one class is present.
 double auroc(const std::vector<double>& scores, const std::vector<uint8_t>& labels);

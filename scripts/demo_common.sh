@@ -20,8 +20,9 @@ demo_data() {
   # The public corpus: 2000 dictionary pairs per language disjoint from the test,
   # validation and anchor sets, plus the correct translations of the silos' words (a
   # pretrained LLM knows common words; the corrupted answers are never in it).
+  # PRETRAIN_KNOWS (default 1) is the share of the silos' answers put in the corpus.
   /usr/bin/python3 "${DATA_SCRIPT:-scripts/make_demo_data.py}" --out "$1" --per-silo "$2" --pretrain 2000 \
-    --pretrain-knows 1 --seed 0
+    --pretrain-knows "${PRETRAIN_KNOWS:-1}" --seed 0
 }
 
 demo_env() {

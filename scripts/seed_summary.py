@@ -2,11 +2,13 @@
 """Summarise `clues run` comparisons over seeds (scripts/seed_study.sh).
 
 Reads one report.json per seed and writes OUT/study.md and OUT/study.json: every row's
-macro test loss, pooled AUROC, within-silo AUROC (the mean over silos) and the share of the
-full-to-oracle gap in macro test loss it closes, as mean ± sample sd over the seeds; CLUES
+macro test loss, pooled AUROC, within-silo AUROC (the mean over silos), the pooled precision
+and recall of its selection (clean = positive) and the share of the full-to-oracle gap in
+macro test loss it closes, as mean ± sample sd over the seeds; CLUES
 against each baseline seed by seed: the paired difference of macro test loss (CLUES minus
 baseline; negative means CLUES is better), its mean ± sd, and in how many seeds CLUES is
-better; and per silo the share CLUES kept against the share that is clean.
+better (--versus ROW adds the same table for another row, e.g. blend); and per silo the
+share CLUES kept against the share that is clean.
 
     /usr/bin/python3 scripts/seed_summary.py --out study_out study_out/seed_*/report.json
 """
@@ -52,7 +54,20 @@ def kept_vs_clean(reports):
     return out
 
 
-def summarise(reports):
+def paired(study, base, rows):
+    """Row `base` against every other row, seed by seed (base minus row, macro test loss)."""
+    ref = study["rows"][base]["macro_test_loss"]
+    out = {}
+    for row in rows:
+        if row == base:
+            continue
+        diffs = [c - b for c, b in zip(ref, study["rows"][row]["macro_test_loss"])]
+        out[row] = {"loss_diff": diffs, "diff_mean_sd": mean_sd(diffs),
+                    "better": sum(d < 0 for d in diffs), "seeds": len(diffs)}
+    return out
+
+
+def summarise(reports, versus=()):
     """reports: list of (seed label, report dict). Returns the study as a dict."""
     rows = [r for r in reports[0][1]["comparison"]]
     for label, rep in reports:
@@ -71,6 +86,10 @@ def summarise(reports):
         if all(a is not None for a in aurocs):
             entry["pooled_auroc"] = aurocs
             entry["auroc_mean_sd"] = mean_sd(aurocs)
+        for key in ("precision", "recall"):
+            xs = [rep["comparison"][row]["pooled"].get(key) for _, rep in reports]
+            if all(x is not None for x in xs):
+                entry[key + "_mean_sd"] = mean_sd(xs)
         within = [within_auroc(rep["comparison"][row]) for _, rep in reports]
         if all(w is not None for w in within):
             entry["within_auroc"] = within
@@ -85,33 +104,35 @@ def summarise(reports):
     if kept:
         study["kept_vs_clean"] = kept
     if "clues" in rows:
-        base = study["rows"]["clues"]["macro_test_loss"]
-        for row in rows:
-            if row == "clues":
-                continue
-            diffs = [c - b for c, b in zip(base, study["rows"][row]["macro_test_loss"])]
-            study["clues_vs"][row] = {"loss_diff": diffs, "diff_mean_sd": mean_sd(diffs),
-                                      "clues_better": sum(d < 0 for d in diffs), "seeds": len(diffs)}
+        study["clues_vs"] = paired(study, "clues", rows)
+    study["versus"] = {}
+    for base in versus:
+        if base not in rows:
+            raise SystemExit(f"seed_summary: --versus {base}: no such row in the reports ({', '.join(rows)})")
+        study["versus"][base] = paired(study, base, rows)
     return study
 
 
 def markdown(study):
     n = len(study["seeds"])
     out = [f"# clues seed study: {n} seeds ({', '.join(study['seeds'])})", "",
-           "| row | macro test loss (mean ± sd) | gap closed | pooled AUROC | within-silo AUROC | loss per seed |",
-           "|---|---|---|---|---|---|"]
+           "| row | macro test loss (mean ± sd) | gap closed | pooled AUROC | within-silo AUROC | precision | recall | "
+           "loss per seed |",
+           "|---|---|---|---|---|---|---|---|"]
     for row, e in study["rows"].items():
         def fig(key, fmt="%.3f ± %.3f"):
             return fmt % tuple(e[key]) if key in e else "-"
         per = " ".join("%.4f" % x for x in e["macro_test_loss"])
         out.append(f"| {row} | %.4f ± %.4f | {fig('gap_closed_mean_sd', '%.2f ± %.2f')} | {fig('auroc_mean_sd')} | "
-                   f"{fig('within_auroc_mean_sd')} | {per} |" % tuple(e["loss_mean_sd"]))
-    if study["clues_vs"]:
-        out += ["", "CLUES against each row, seed by seed (macro test loss, CLUES minus row; negative: CLUES better):", "",
-                "| row | mean ± sd of the difference | CLUES better in | per seed |", "|---|---|---|---|"]
-        for row, e in study["clues_vs"].items():
+                   f"{fig('within_auroc_mean_sd')} | {fig('precision_mean_sd', '%.2f ± %.2f')} | "
+                   f"{fig('recall_mean_sd', '%.2f ± %.2f')} | {per} |" % tuple(e["loss_mean_sd"]))
+    tables = ([("CLUES", study["clues_vs"])] if study["clues_vs"] else []) + list(study.get("versus", {}).items())
+    for who, versus in tables:
+        out += ["", f"{who} against each row, seed by seed (macro test loss, {who} minus row; negative: {who} better):",
+                "", f"| row | mean ± sd of the difference | {who} better in | per seed |", "|---|---|---|---|"]
+        for row, e in versus.items():
             per = " ".join("%+.4f" % d for d in e["loss_diff"])
-            out.append(f"| {row} | %+.4f ± %.4f | {e['clues_better']} of {e['seeds']} | {per} |" % tuple(e["diff_mean_sd"]))
+            out.append(f"| {row} | %+.4f ± %.4f | {e['better']} of {e['seeds']} | {per} |" % tuple(e["diff_mean_sd"]))
     if study.get("kept_vs_clean"):
         out += ["", "Share of each silo CLUES kept, against the share that is clean (mean ± sd over the seeds):", "",
                 "| silo | kept | clean |", "|---|---|---|"]
@@ -123,6 +144,8 @@ def markdown(study):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="folder for study.md and study.json")
+    ap.add_argument("--versus", action="append", default=[], metavar="ROW",
+                    help="also compare ROW with every other row, seed by seed (repeatable)")
     ap.add_argument("reports", nargs="+", help="report.json of each seed's run")
     args = ap.parse_args()
     reports = []
@@ -135,7 +158,7 @@ def main():
         if "comparison" not in rep:
             sys.exit(f"seed_summary: {path} has no comparison (give every silo --test)")
         reports.append((os.path.basename(os.path.dirname(os.path.abspath(path))), rep))
-    study = summarise(reports)
+    study = summarise(reports, args.versus)
     text = markdown(study)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "study.json"), "w") as f:

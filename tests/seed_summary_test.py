@@ -11,18 +11,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "..", "scripts", "seed_summary.py")
 
 
-def report(losses, aurocs):
+def report(losses, aurocs, precision=None):
     comp = {}
     for row, loss in losses.items():
         comp[row] = {"macro_test_loss": loss, "pooled": {"auroc": aurocs.get(row)}}
+        if precision is not None:
+            comp[row]["pooled"].update(precision=precision, recall=1 - precision)
     return {"comparison": comp}
 
 
 def main():
     seeds = [
-        report({"clues": 2.00, "full": 2.10, "perplexity": 1.99}, {"clues": 0.8, "perplexity": 0.7}),
-        report({"clues": 2.02, "full": 2.08, "perplexity": 2.05}, {"clues": 0.7, "perplexity": 0.7}),
-        report({"clues": 2.04, "full": 2.12, "perplexity": 2.06}, {"clues": 0.9, "perplexity": 0.7}),
+        report({"clues": 2.00, "full": 2.10, "perplexity": 1.99}, {"clues": 0.8, "perplexity": 0.7}, 0.6),
+        report({"clues": 2.02, "full": 2.08, "perplexity": 2.05}, {"clues": 0.7, "perplexity": 0.7}, 0.7),
+        report({"clues": 2.04, "full": 2.12, "perplexity": 2.06}, {"clues": 0.9, "perplexity": 0.7}, 0.8),
     ]
     failures = []
 
@@ -45,12 +47,22 @@ def main():
         am, asd = study["rows"]["clues"]["auroc_mean_sd"]
         check(abs(am - 0.8) < 1e-12 and abs(asd - 0.1) < 1e-12, f"clues AUROC mean/sd {am} {asd}, expected 0.8 0.1")
         check("auroc_mean_sd" not in study["rows"]["full"], "full has no AUROC, so no AUROC summary")
+        pm, psd = study["rows"]["clues"]["precision_mean_sd"]
+        rm, _ = study["rows"]["clues"]["recall_mean_sd"]
+        check(abs(pm - 0.7) < 1e-12 and abs(psd - 0.1) < 1e-12 and abs(rm - 0.3) < 1e-12,
+              f"clues precision {pm} ± {psd}, recall {rm}; expected 0.7 ± 0.1 and 0.3")
         vs = study["clues_vs"]["perplexity"]
         # differences +0.01, -0.03, -0.02: mean -0.0133.., CLUES better in 2 of 3
-        check(vs["clues_better"] == 2 and vs["seeds"] == 3, f"wins against perplexity {vs['clues_better']} of {vs['seeds']}")
+        check(vs["better"] == 2 and vs["seeds"] == 3, f"wins against perplexity {vs['better']} of {vs['seeds']}")
         check(abs(vs["diff_mean_sd"][0] - (-0.04 / 3)) < 1e-12, f"mean difference {vs['diff_mean_sd'][0]}")
-        check(study["clues_vs"]["full"]["clues_better"] == 3, "CLUES better than full in every seed")
+        check(study["clues_vs"]["full"]["better"] == 3, "CLUES better than full in every seed")
         md = open(os.path.join(out, "study.md")).read()
+        subprocess.run([sys.executable, SCRIPT, "--out", out, "--versus", "perplexity"] + paths, check=True,
+                       stdout=subprocess.DEVNULL)
+        vp = json.load(open(os.path.join(out, "study.json")))["versus"]["perplexity"]["clues"]
+        # perplexity minus clues: -0.01, +0.03, +0.02
+        check(vp["better"] == 1 and abs(vp["diff_mean_sd"][0] - 0.04 / 3) < 1e-12, f"perplexity against clues {vp}")
+        check("perplexity against each row" in open(os.path.join(out, "study.md")).read(), "--versus table in study.md")
         check("| perplexity | -0.0133 ± 0.0208 | 2 of 3 |" in md, "Markdown line for perplexity:\n" + md)
         # A row that selected nothing in some seed (null loss) is refused with a message.
         seeds[2]["comparison"]["perplexity"]["macro_test_loss"] = None

@@ -353,7 +353,7 @@ TEST(Baselines, RowSelectionsAndRankings) {
   const std::vector<double> ifdv = {0.9, 0.5, 1.2, 0.7};
   const std::vector<double> influence = {0.5, -2.0, 0.1, 3.0};  // DataInf: lowest = most helpful
   const std::vector<uint8_t> labels = {0, 1, 0, 0};
-  const SiloSignals sig{score, loss, ifdv, influence};
+  const SiloSignals sig{score, loss, ifdv, influence, cfg.select};
   auto sel = [&](const char* row) { return row_selection(parse_choice<Row>("row", row), sig, clues_sel, labels, cfg, 0); };
   EXPECT_EQ(sel("clues"), clues_sel);
   EXPECT_EQ(sel("full"), (std::vector<uint8_t>{1, 1, 1, 1}));
@@ -369,6 +369,36 @@ TEST(Baselines, RowSelectionsAndRankings) {
   EXPECT_EQ(row_ranking(Row::kDatainf, sig), (std::vector<double>{-0.5, 2.0, -0.1, -3.0}));
   EXPECT_EQ(row_ranking(Row::kClues, sig), score);
   EXPECT_TRUE(row_ranking(Row::kRandom, sig).empty());
+  // blend: score ranks {3, 1, 4, 2}, negated-loss ranks {2, 4, 1, 3}; (0.25·r_s + 0.75·r_l) / 4.
+  cfg.select.loss_weight = 0.75;
+  EXPECT_EQ(row_ranking(Row::kBlend, sig), (std::vector<double>{0.5625, 0.8125, 0.4375, 0.6875}));
+  EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{0, 1, 0, 1}));  // CLUES's count, the 2 highest blends
+  cfg.select.loss_weight = 0.25;  // the score's percentile weighs more: 0.6875, 0.4375, 0.8125, 0.5625
+  EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{1, 0, 1, 0}));
+  cfg.select.loss_weight = 0.5;  // every blend ties at 0.625: earlier first
+  EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{1, 1, 0, 0}));
+  EXPECT_EQ(row_ranking(Row::kClues, sig), score);  // rank=clues: the row ranks by the score
+  cfg.select.rank = Rank::kBlend;                   // rank=blend: the clues row is the blend
+  EXPECT_EQ(row_ranking(Row::kClues, sig), row_ranking(Row::kBlend, sig));
+}
+
+TEST(Select, BlendKeepsTheThresholdsCountRankedByTheBlend) {
+  EXPECT_EQ(average_ranks({2.0, 1.0, 2.0, 3.0}), (std::vector<double>{2.5, 1.0, 2.5, 4.0}));
+  const std::vector<double> score = {0.3, -0.1, 0.8, 0.2, 0.5};
+  const std::vector<double> loss = {2.0, 0.1, 3.0, 0.2, 0.3};
+  SelectConfig sc;
+  sc.threshold = ThresholdRule::kFixed;
+  EXPECT_EQ(select_silo_samples(score, loss, 0.25, sc), (std::vector<uint8_t>{1, 0, 1, 0, 1}));  // rank=clues: >= tau
+  sc.rank = Rank::kBlend;
+  sc.loss_weight = 1.0;  // the loss alone orders: the 3 lowest losses
+  EXPECT_EQ(select_silo_samples(score, loss, 0.25, sc), (std::vector<uint8_t>{0, 1, 0, 1, 1}));
+  sc.loss_weight = 0.0;  // the score alone: the same as rank=clues
+  EXPECT_EQ(select_silo_samples(score, loss, 0.25, sc), (std::vector<uint8_t>{1, 0, 1, 0, 1}));
+  sc.threshold = ThresholdRule::kRatio;  // the count from keep_ratio
+  sc.keep_ratio = 0.4;
+  sc.loss_weight = 1.0;
+  EXPECT_EQ(select_silo_samples(score, loss, std::nan(""), sc), (std::vector<uint8_t>{0, 1, 0, 1, 0}));
+  EXPECT_THROW(blend_ranking(score, {1.0}, 0.5), InputError);
 }
 #endif
 

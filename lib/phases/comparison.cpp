@@ -28,6 +28,7 @@ std::vector<uint8_t> row_selection(Row row, const SiloSignals& sig, const std::v
   const int64_t k = std::accumulate(clues_selected.begin(), clues_selected.end(), int64_t{0});
   switch (row) {
     case Row::kClues: return clues_selected;
+    case Row::kBlend: return select_top_k(blend_ranking(score, sig.loss, sig.select.loss_weight), k);
     case Row::kFull: return std::vector<uint8_t>(static_cast<size_t>(n), 1);
     case Row::kRandom: return select_random(n, k, cfg.seed, silo);
     case Row::kPerplexity: return select_lowest_loss(sig.loss, k);
@@ -52,6 +53,8 @@ std::vector<double> row_ranking(Row row, const SiloSignals& sig) {
     std::transform(v.begin(), v.end(), r.begin(), [](double l) { return -l; });
     return r;
   };
+  const bool blended = row == Row::kBlend || (row == Row::kClues && sig.select.rank == Rank::kBlend);
+  if (blended) return blend_ranking(sig.score, sig.loss, sig.select.loss_weight);
   if (row == Row::kClues || row == Row::kRatio) return sig.score;
   if (row == Row::kPerplexity) return negated(sig.loss);
   if (row == Row::kDatainf) return negated(sig.datainf);
@@ -163,7 +166,7 @@ RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
   for (const auto& s : run.mine) {
     const int64_t j = s.entry->index;
     const auto& picked = rr.selection[j] =
-        row_selection(row, {s.score, s.loss, s.ifd, s.datainf}, s.selected, s.entry->labels, cfg, j);
+        row_selection(row, {s.score, s.loss, s.ifd, s.datainf, cfg.select}, s.selected, s.entry->labels, cfg, j);
     kept += static_cast<double>(std::accumulate(picked.begin(), picked.end(), 0));
   }
   rr.samples = ctx.comm.allreduce_sum(kept);
@@ -183,7 +186,7 @@ RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
 }
 
 // The row's figures on rank 0 from every silo's metrics and selection.
-CompareRow row_figures(const RunState& run, Row row, const std::vector<std::vector<double>>& metrics,
+CompareRow row_figures(const RunState& run, const SelectConfig& select, Row row, const std::vector<std::vector<double>>& metrics,
                        const std::vector<std::vector<uint8_t>>& row_sel, int64_t K) {
   const auto S = static_cast<int64_t>(metrics.size());
   CompareRow cr;
@@ -191,7 +194,7 @@ CompareRow row_figures(const RunState& run, Row row, const std::vector<std::vect
   std::vector<std::vector<double>> ranking(static_cast<size_t>(S));
   for (int64_t j = 0; j < S; ++j) {
     const size_t u = static_cast<size_t>(j);
-    ranking[u] = row_ranking(row, {run.all.score[u], run.all.loss[u], run.all.ifd[u], run.all.datainf[u]});
+    ranking[u] = row_ranking(row, {run.all.score[u], run.all.loss[u], run.all.ifd[u], run.all.datainf[u], select});
     RowSilo rs;
     rs.kept = std::accumulate(row_sel[u].begin(), row_sel[u].end(), int64_t{0});
     rs.test_loss = rs.perplexity = rs.exact_match = 0;
@@ -278,7 +281,7 @@ void compare_selections(RunContext& ctx, RunState& run) {
     const auto metrics = collect<double>(comm, S, ctx.owner_fn(), [&](int64_t j) { return rr.per_seed.at(j); });
     const auto row_sel = collect<uint8_t>(comm, S, ctx.owner_fn(), [&](int64_t j) { return rr.selection.at(j); });
     if (comm.is_root()) {
-      run.summary.comparison.push_back(row_figures(run, row, metrics, row_sel, K));
+      run.summary.comparison.push_back(row_figures(run, ctx.cfg.select, row, metrics, row_sel, K));
       write_compare_row(saved, run.summary.comparison.back());
     }
     failpoint("comparison_row", comm.rank());

@@ -42,17 +42,16 @@ bool wants_datainf(const Config& cfg) {
 void select_silo(RunContext& ctx, RunState& run, HostedSilo& s) {
   const SelectConfig& sc = ctx.cfg.select;
   const int64_t batch = ctx.cfg.score.batch_size;
-  s.selected = sc.threshold == ThresholdRule::kRatio ? select_top_ratio(s.score, sc.keep_ratio)
-                                                     : select_at_threshold(s.score, s.tau);
   const SiloData d = ctx.load(*s.entry);
+  load_warmup_model(ctx, run, *s.entry);
+  if (!s.entry->test.empty()) s.test_loss = mean(sample_losses(run.model, s.entry->test, batch));
+  // Per-sample losses under the same model: the blend ranking, the perplexity and IFD baselines.
+  s.loss = sample_losses(run.model, d.enc, batch);
+  s.selected = select_silo_samples(s.score, s.loss, s.tau, sc);
   std::string kept;
   for (size_t i = 0; i < d.records.size(); ++i)
     if (s.selected[i]) kept += d.records[i].raw + "\n";
   write_text_atomic(ctx.files.selected(s.entry->name), kept);
-  load_warmup_model(ctx, run, *s.entry);
-  if (!s.entry->test.empty()) s.test_loss = mean(sample_losses(run.model, s.entry->test, batch));
-  // Per-sample losses under the same model, for the perplexity and IFD baselines.
-  s.loss = sample_losses(run.model, d.enc, batch);
   std::vector<Encoded> alone;
   for (const auto& e : d.enc) alone.push_back(answer_alone(e, ctx.cfg.model.bos_id));
   s.ifd = ifd(s.loss, sample_losses(run.model, alone, batch));
