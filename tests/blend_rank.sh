@@ -12,49 +12,27 @@
 #     is the same selection again.
 # Usage: blend_rank.sh PATH/TO/clues [MPIEXEC]
 set -uo pipefail
-clues=$(realpath "$1")
-mpiexec=${2:-mpirun}
-src=$(cd "$(dirname "$0")/.." && pwd)
-dir=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-/usr/bin/python3 "$src/scripts/make_demo_data.py" --out "$dir/data" --per-silo 40 --validation 16 --anchor 16 \
-  --test 10 >/dev/null || { echo "FAILED: make_demo_data.py"; exit 1; }
-args=()
-for f in "$dir"/data/silos/*.jsonl; do
-  n=$(basename "$f" .jsonl)
-  args+=(--silo "$n=$f" --labels "$n=$dir/data/labels/$n.txt" --test "$n=$dir/data/test/$n.jsonl")
-done
-args+=(--validation "$dir/data/validation.jsonl" --anchor "$dir/data/anchor.jsonl" --seed 4 --progress 1000
-  --train.rounds 2 --train.local_steps 3 --train.batch_size 4 --model.d_model 32 --model.layers 1
-  --model.hidden 64 --score.batch_size 8 --compare.rows clues,blend,perplexity --select.loss_weight 0.6)
+source "$(dirname "$0")/lib.sh"
+test_setup "$@"
+small_demo
+args+=("${tests[@]}" --seed 4 --compare.rows clues,blend,perplexity --select.loss_weight 0.6)
 for rank in clues blend; do
   "$mpiexec" --oversubscribe -np 2 "$clues" run "${args[@]}" --select.rank "$rank" --out "$dir/$rank" \
     >"$dir/$rank.log" 2>&1 || { echo "FAILED: the rank=$rank run"; tail -20 "$dir/$rank.log"; exit 1; }
 done
-/usr/bin/python3 - "$dir" <<'PY'
+/usr/bin/python3 - "$dir" "$src" <<'PY'
 import json, sys
 import h5py
 import numpy as np
 d = sys.argv[1]
+sys.path.insert(0, sys.argv[2] + "/scripts")
+from checkpoint_auroc import average_ranks
 w = 0.6
 bad = 0
 def check(ok, what):
     global bad
     print(("ok: " if ok else "FAILED: ") + what)
     bad += not ok
-def average_ranks(x):
-    order = np.argsort(x, kind="mergesort")
-    r = np.empty(len(x))
-    sx = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and sx[j + 1] == sx[i]:
-            j += 1
-        r[order[i:j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return r
 fc, fb = (h5py.File(f"{d}/{r}/scores.h5", "r") for r in ("clues", "blend"))
 rc, rb = (json.load(open(f"{d}/{r}/report.json")) for r in ("clues", "blend"))
 for name in fb["silos"]:

@@ -16,33 +16,11 @@
 #     resume to the uninterrupted run's result.
 # Usage: resume_and_layouts.sh PATH/TO/clues [MPIEXEC]
 set -uo pipefail
-clues=$(realpath "$1")
-mpiexec=${2:-mpirun}
-src=$(cd "$(dirname "$0")/.." && pwd)
-dir=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-fail=0
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAILED: $what"; fail=1; fi
-}
+source "$(dirname "$0")/lib.sh"
+test_setup "$@"
 
-/usr/bin/python3 "$src/scripts/make_demo_data.py" --out "$dir/data" --per-silo 40 --validation 16 --anchor 16 \
-  --test 10 >/dev/null || { echo "FAILED: make_demo_data.py"; exit 1; }
-args=() tests=()
-for f in "$dir"/data/silos/*.jsonl; do
-  n=$(basename "$f" .jsonl)
-  args+=(--silo "$n=$f" --labels "$n=$dir/data/labels/$n.txt")
-done
-args+=(--validation "$dir/data/validation.jsonl" --anchor "$dir/data/anchor.jsonl" --seed 3 --progress 1000
-  --train.rounds 2 --train.local_steps 3 --train.batch_size 4 --model.d_model 32 --model.layers 1
-  --model.hidden 64 --score.batch_size 8)
-for f in "$dir"/data/silos/*.jsonl; do
-  n=$(basename "$f" .jsonl)
-  tests+=(--test "$n=$dir/data/test/$n.jsonl")
-done
+small_demo
+args+=(--seed 3)
 run() {  # run RANKS OUT [flags...]: clues on RANKS ranks, no comparison; output in OUT.log
   local ranks=$1 out=$2
   shift 2

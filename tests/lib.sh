@@ -1,0 +1,40 @@
+# Sourced by the shell tests that run clues on a small demo data set (blend_rank.sh,
+# merge_mode.sh, resume_and_layouts.sh), after `set -uo pipefail`:
+#   test_setup CLUES [MPIEXEC]  sets clues (absolute), mpiexec (default mpirun), src (the
+#                               checkout), dir (a temporary folder, removed on exit unless
+#                               KEEP is set) and fail=0; lets Open MPI run as root, one
+#                               LibTorch thread per rank
+#   check WHAT COMMAND...       runs COMMAND, prints "ok: WHAT" or "FAILED: WHAT" (fail=1)
+#   small_demo                  writes 4 silos of 40 samples to $dir/data and fills args
+#                               (--silo, --labels, validation, anchors and a tiny model) and
+#                               tests (--test per silo)
+test_setup() {
+  clues=$(realpath "$1")
+  mpiexec=${2:-mpirun}
+  src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  dir=$(mktemp -d)
+  trap '[ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+  fail=0
+}
+
+check() {
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAILED: $what"; fail=1; fi
+}
+
+small_demo() {
+  /usr/bin/python3 "$src/scripts/make_demo_data.py" --out "$dir/data" --per-silo 40 --validation 16 --anchor 16 \
+    --test 10 >/dev/null || { echo "FAILED: make_demo_data.py"; exit 1; }
+  args=() tests=()
+  local f n
+  for f in "$dir"/data/silos/*.jsonl; do
+    n=$(basename "$f" .jsonl)
+    args+=(--silo "$n=$f" --labels "$n=$dir/data/labels/$n.txt")
+    tests+=(--test "$n=$dir/data/test/$n.jsonl")
+  done
+  args+=(--validation "$dir/data/validation.jsonl" --anchor "$dir/data/anchor.jsonl" --progress 1000
+    --train.rounds 2 --train.local_steps 3 --train.batch_size 4 --model.d_model 32 --model.layers 1
+    --model.hidden 64 --score.batch_size 8)
+}
