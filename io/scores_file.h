@@ -1,5 +1,5 @@
 // The scores.h5 schema (DESIGN.md §4) and the projected-feature files:
-//   scores.h5: /silos/<name>/{score, warmup_loss, ifd} float64 (and datainf, the DataInf
+//   scores.h5: /silos/<name>/{score, warmup_loss, max_token_loss, base_loss, ifd} float64 (and datainf, the DataInf
 //   influence, when that comparison row ran) and /silos/<name>/selected uint8 (one per input
 //   line, input order; attribute threshold: the one the silo applied), /anchor/score float64
 //   (the anchor scores the threshold came from: one per anchor under the server's moments,
@@ -25,6 +25,8 @@ struct SiloColumns {
   bool here = false;
   const double* score = nullptr;
   const double* warmup_loss = nullptr;
+  const double* max_token_loss = nullptr;  // the largest response-token loss, same model
+  const double* base_loss = nullptr;       // the mean response loss under the base model
   const double* ifd = nullptr;
   const uint8_t* selected = nullptr;
   const double* datainf = nullptr;  // written when `with_datainf`

@@ -9,15 +9,28 @@
 
 namespace clues {
 
-std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
+namespace {
+
+std::vector<double> per_sample(Decoder& model, const std::vector<Encoded>& data, int64_t batch,
+                               torch::Tensor (*fn)(Decoder&, const Batch&)) {
   torch::NoGradGuard ng;
   std::vector<double> out;
   out.reserve(data.size());
   for_each_batch(static_cast<int64_t>(data.size()), batch, [&](int64_t begin, int64_t end) {
-    const auto l = per_sample_loss(model, make_batch(batch_of(data, begin, end))).to(torch::kCPU, torch::kFloat64).contiguous();
+    const auto l = fn(model, make_batch(batch_of(data, begin, end))).to(torch::kCPU, torch::kFloat64).contiguous();
     out.insert(out.end(), l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
   });
   return out;
+}
+
+}  // namespace
+
+std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
+  return per_sample(model, data, batch, per_sample_loss);
+}
+
+std::vector<double> sample_max_token_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
+  return per_sample(model, data, batch, per_sample_max_token_loss);
 }
 
 Encoded answer_alone(const Encoded& e, int64_t bos) {

@@ -14,6 +14,8 @@ namespace clues {
 
 // Mean cross-entropy over each sample's response tokens, in batches of `batch` samples.
 std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch);
+// The largest cross-entropy among each sample's response tokens.
+std::vector<double> sample_max_token_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch);
 
 // The sample with its prompt removed: <BOS>{output}<EOS>, loss over the same tokens.
 Encoded answer_alone(const Encoded& e, int64_t bos);

@@ -349,7 +349,15 @@ Batch to_device(const Batch& b, const torch::Device& d) {
   return out;
 }
 
-torch::Tensor per_sample_loss(Decoder& model, const Batch& host_batch) {
+namespace {
+
+// Every token's cross-entropy (0 where it is not a target) and the sample it belongs to.
+struct TokenLosses {
+  torch::Tensor loss, sample, is_target;  // [R·T] each
+  int64_t samples = 0;
+};
+
+TokenLosses token_losses(Decoder& model, const Batch& host_batch) {
   const Batch batch = to_device(host_batch, device_of(model));
   auto logits = model->forward(batch.ids, batch.positions, batch.mask);
   const int64_t R = logits.size(0), T = logits.size(1), V = logits.size(2);
@@ -358,12 +366,22 @@ torch::Tensor per_sample_loss(Decoder& model, const Batch& host_batch) {
   if (flat.scalar_type() != torch::kFloat64) flat = flat.to(torch::kFloat32);
   auto tok = F::cross_entropy(flat, batch.targets.reshape({R * T}),
                               F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kNone));
-  auto seg = batch.seg.reshape({R * T});
   auto is_target = (batch.targets.reshape({R * T}) != -100).to(tok.scalar_type());
-  auto idx = seg.clamp_min(0);
-  auto sums = torch::zeros({batch.samples}, tok.options()).index_add(0, idx, tok * is_target);
-  auto counts = torch::zeros({batch.samples}, tok.options()).index_add(0, idx, is_target);
+  return {tok * is_target, batch.seg.reshape({R * T}).clamp_min(0), is_target, batch.samples};
+}
+
+}  // namespace
+
+torch::Tensor per_sample_loss(Decoder& model, const Batch& host_batch) {
+  const auto t = token_losses(model, host_batch);
+  auto sums = torch::zeros({t.samples}, t.loss.options()).index_add(0, t.sample, t.loss);
+  auto counts = torch::zeros({t.samples}, t.loss.options()).index_add(0, t.sample, t.is_target);
   return sums / counts.clamp_min(1);
+}
+
+torch::Tensor per_sample_max_token_loss(Decoder& model, const Batch& host_batch) {
+  const auto t = token_losses(model, host_batch);  // losses are >= 0, so the zeros never win
+  return torch::zeros({t.samples}, t.loss.options()).scatter_reduce(0, t.sample, t.loss, "amax", true);
 }
 
 torch::Tensor flatten(const std::vector<torch::Tensor>& ts) {

@@ -36,6 +36,8 @@ struct HostedSilo {
   double tau = 0;                    // the threshold this silo applies
   std::vector<uint8_t> selected;
   std::vector<double> loss, ifd;     // under the warm-up's final model (perplexity and IFD baselines)
+  std::vector<double> max_token_loss;  // diagnostics: the largest response-token loss, same model,
+  std::vector<double> base_loss;       // and the mean response loss under the base (before the warm-up)
   double test_loss = -1;             // of the warm-up's final model on --test
 };
 

@@ -199,6 +199,28 @@ TEST(Packing, SamplesStayApart) {
   EXPECT_EQ((packed.positions == 0).logical_and(packed.seg >= 0).sum().item<int64_t>(), 6);
 }
 
+TEST(Packing, MaxTokenLossByHand) {
+  Decoder model = random_model("lora", 4);
+  const auto data = mixed_samples(4, 6);
+  const auto packed = per_sample_max_token_loss(model, pack_batch(ptrs(data), 200));
+  const auto unpacked = per_sample_max_token_loss(model, make_batch(ptrs(data)));
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < data.size(); ++i) {
+    // By hand: -log softmax at each target token of the sample alone, the largest of them.
+    const Batch b = make_batch({&data[i]});
+    const auto logp = torch::log_softmax(model->forward(b.ids, b.positions, b.mask)[0].to(torch::kFloat64), -1);
+    double worst = -1;
+    for (int64_t t = 0; t < b.targets.size(1); ++t) {
+      const int64_t y = b.targets[0][t].item<int64_t>();
+      if (y != -100) worst = std::max(worst, -logp[t][y].item<double>());
+    }
+    ASSERT_GT(worst, 0) << i;
+    EXPECT_NEAR(packed[static_cast<int64_t>(i)].item<double>(), worst, 1e-4 * worst) << i;
+    EXPECT_NEAR(unpacked[static_cast<int64_t>(i)].item<double>(), worst, 1e-4 * worst) << i;
+    EXPECT_GT(worst, per_sample_loss(model, b)[0].item<double>()) << i;  // above the mean (targets differ)
+  }
+}
+
 TEST(Projection, PreservesInnerProductsWithinJlBound) {
   torch::manual_seed(0);
   const int64_t n = 12, P = 3000, k = 1024;

@@ -67,6 +67,8 @@ void write_scores(RunContext& ctx, RunState& run) {
       const HostedSilo& s = run.hosted(e.index);
       c.score = s.score.data();
       c.warmup_loss = s.loss.data();
+      c.max_token_loss = s.max_token_loss.data();
+      c.base_loss = s.base_loss.data();
       c.ifd = s.ifd.data();
       c.selected = s.selected.data();
       c.datainf = s.datainf.data();

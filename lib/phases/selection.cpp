@@ -43,10 +43,13 @@ void select_silo(RunContext& ctx, RunState& run, HostedSilo& s) {
   const SelectConfig& sc = ctx.cfg.select;
   const int64_t batch = ctx.cfg.score.batch_size;
   const SiloData d = ctx.load(*s.entry);
+  unflatten_into(run.theta0, run.params);
+  s.base_loss = sample_losses(run.model, d.enc, batch);
   load_warmup_model(ctx, run, *s.entry);
   if (!s.entry->test.empty()) s.test_loss = mean(sample_losses(run.model, s.entry->test, batch));
   // Per-sample losses under the same model: the blend ranking, the perplexity and IFD baselines.
   s.loss = sample_losses(run.model, d.enc, batch);
+  s.max_token_loss = sample_max_token_losses(run.model, d.enc, batch);
   s.selected = select_silo_samples(s.score, s.loss, s.tau, sc);
   std::string kept;
   for (size_t i = 0; i < d.records.size(); ++i)
