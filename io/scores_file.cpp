@@ -30,6 +30,7 @@ void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector
       const auto n = static_cast<hsize_t>(s.samples);
       for (const char* d : {"/score", "/warmup_loss", "/max_token_loss", "/base_loss", "/ifd"}) f.create_dataset(g + d, T::kF64, n);
       f.create_dataset(g + "/selected", T::kU8, n);
+      f.create_dataset(g + "/anchor_loss", T::kF64, static_cast<hsize_t>(s.anchors));
       if (with_datainf) f.create_dataset(g + "/datainf", T::kF64, n);
     }
     f.create_dataset("/anchor/score", T::kF64, static_cast<hsize_t>(anchor_samples));
@@ -40,6 +41,7 @@ void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector
       f.write_collective(g + "/warmup_loss", T::kF64, s.warmup_loss, s.here);
       f.write_collective(g + "/max_token_loss", T::kF64, s.max_token_loss, s.here);
       f.write_collective(g + "/base_loss", T::kF64, s.base_loss, s.here);
+      f.write_collective(g + "/anchor_loss", T::kF64, s.anchor_loss, s.here);
       f.write_collective(g + "/ifd", T::kF64, s.ifd, s.here);
       f.write_collective(g + "/selected", T::kU8, s.selected, s.here);
       if (with_datainf) f.write_collective(g + "/datainf", T::kF64, s.datainf, s.here);

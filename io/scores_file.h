@@ -1,5 +1,5 @@
 // The scores.h5 schema (DESIGN.md §4) and the projected-feature files:
-//   scores.h5: /silos/<name>/{score, warmup_loss, max_token_loss, base_loss, ifd} float64 (and datainf, the DataInf
+//   scores.h5: /silos/<name>/{score, warmup_loss, max_token_loss, base_loss, ifd, anchor_loss} float64 (and datainf, the DataInf
 //   influence, when that comparison row ran) and /silos/<name>/selected uint8 (one per input
 //   line, input order; attribute threshold: the one the silo applied), /anchor/score float64
 //   (the anchor scores the threshold came from: one per anchor under the server's moments,
@@ -27,6 +27,8 @@ struct SiloColumns {
   const double* warmup_loss = nullptr;
   const double* max_token_loss = nullptr;  // the largest response-token loss, same model
   const double* base_loss = nullptr;       // the mean response loss under the base model
+  int64_t anchors = 0;                     // anchor_loss: the anchors' losses under the silo's model
+  const double* anchor_loss = nullptr;
   const double* ifd = nullptr;
   const uint8_t* selected = nullptr;
   const double* datainf = nullptr;  // written when `with_datainf`

@@ -38,6 +38,7 @@ struct HostedSilo {
   std::vector<double> loss, ifd;     // under the warm-up's final model (perplexity and IFD baselines)
   std::vector<double> max_token_loss;  // diagnostics: the largest response-token loss, same model,
   std::vector<double> base_loss;       // and the mean response loss under the base (before the warm-up)
+  std::vector<double> anchor_loss;     // the anchors' mean response losses under the warm-up's final model
   double test_loss = -1;             // of the warm-up's final model on --test
 };
 

@@ -18,7 +18,7 @@ def main():
         if sorted(a["silos"]) != sorted(b["silos"]):
             bad.append("silo names differ: %s vs %s" % (sorted(a["silos"]), sorted(b["silos"])))
         for name in sorted(set(a["silos"]) & set(b["silos"])):
-            for key in ("score", "warmup_loss", "max_token_loss", "base_loss", "ifd"):
+            for key in ("score", "warmup_loss", "max_token_loss", "base_loss", "ifd", "anchor_loss"):
                 x, y = a["silos/%s/%s" % (name, key)][()], b["silos/%s/%s" % (name, key)][()]
                 scale = max(1e-30, np.abs(x).max() if len(x) else 1.0)
                 if x.shape != y.shape or np.abs(x - y).max(initial=0) > tol * scale:

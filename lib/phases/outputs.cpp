@@ -61,6 +61,7 @@ void write_scores(RunContext& ctx, RunState& run) {
     SiloColumns c;
     c.name = e.name;
     c.samples = e.samples;
+    c.anchors = static_cast<int64_t>(ctx.anchor.size());
     c.threshold = run.silo_tau[static_cast<size_t>(e.index)];
     c.here = ctx.hosts(e.index);
     if (c.here) {
@@ -69,6 +70,7 @@ void write_scores(RunContext& ctx, RunState& run) {
       c.warmup_loss = s.loss.data();
       c.max_token_loss = s.max_token_loss.data();
       c.base_loss = s.base_loss.data();
+      c.anchor_loss = s.anchor_loss.data();
       c.ifd = s.ifd.data();
       c.selected = s.selected.data();
       c.datainf = s.datainf.data();
