@@ -65,7 +65,7 @@ struct ReportAnchor {
 };
 struct Report {
   Figure threshold;
-  std::string collab, threshold_mode, anchor_moments, scope, engine, precondition;
+  std::string collab, threshold_mode, anchor_moments, scope, rank, engine, precondition;
   int ranks = 1;
   int64_t checkpoints = 0, trainable_params = 0, truncated_samples = 0;
   ReportAnchor anchor;
@@ -82,7 +82,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportRowSilo, kept, test_loss, perplexity, e
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportRow, macro_test_loss, macro_test_loss_sd, macro_perplexity, macro_exact_match,
                                    pooled, silos)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportAnchor, samples, mean_score)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Report, collab, threshold, threshold_mode, anchor_moments, scope, engine, precondition, ranks,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Report, collab, threshold, threshold_mode, anchor_moments, scope, rank, engine, precondition, ranks,
                                    checkpoints, trainable_params, truncated_samples, anchor, silos, pooled, comparison,
                                    timings_s, warnings)
 
@@ -93,6 +93,7 @@ Report make_report(const RunSummary& s, const RunFacts& facts) {
   r.anchor_moments = facts.anchor_moments;
   r.collab = facts.collab;
   r.scope = facts.scope;
+  r.rank = facts.rank;
   r.engine = facts.engine;
   r.precondition = facts.precondition;
   r.ranks = facts.ranks;

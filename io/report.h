@@ -48,7 +48,7 @@ struct RunSummary {
 
 // What report.json records beside the summary.
 struct RunFacts {
-  std::string collab, threshold_mode, anchor_moments, scope, engine, precondition;
+  std::string collab, threshold_mode, anchor_moments, scope, rank, engine, precondition;
   int ranks = 1;
   int64_t checkpoints = 0, trainable_params = 0, truncated_samples = 0;
   int64_t anchor_samples = 0;

@@ -478,7 +478,7 @@ std::vector<ConfigKey> make_keys() {
       key("select.keep_ratio", F(select.keep_ratio), "share kept per silo (threshold=ratio, baseline)"),
       key("select.anchor_moments", F(select.anchor_moments), "anchors for the threshold scored with: silo (each silo's own moments, like its samples) | server (the averaged moments, fedavg only)"),
       key("select.scope", F(select.scope), "auto (global with collab=fedavg, silo with collab=merge) | global (one threshold: the rule on every silo's anchor scores pooled) | silo (each silo's own threshold from its anchor scores)"),
-      key("select.rank", F(select.rank), "clues (keep every sample scoring at least the threshold) | blend (keep as many per silo, ranked by a blend of the CLUES score and the warm-up loss)"),
+      key("select.rank", F(select.rank), "blend (default: as many per silo as the threshold keeps, ranked by a blend of the CLUES score and the warm-up loss) | clues (the paper's: every sample scoring at least the threshold)"),
       key("select.loss_weight", F(select.loss_weight), "rank=blend and the blend row: weight of the loss's within-silo percentile (the CLUES score's: 1 - it)"),
       key("pretrain.steps", F(pretrain.steps), "optimizer steps of pretraining (all weights)", true),
       key("pretrain.batch_size", F(pretrain.batch_size), "samples per pretraining step", true),

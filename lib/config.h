@@ -128,10 +128,11 @@ struct SelectConfig {
   // τ) | silo (τ_j: the rule applied to silo j's anchor scores) | auto: global under
   // collab=fedavg, silo under collab=merge (whose silos' scores have scales of their own).
   Scope scope = Scope::kAuto;
-  // clues (the paper's: keep every sample at or above τ) | blend (keep as many as clues
-  // would in each silo, the highest by (1 - loss_weight)·percentile of the CLUES score +
-  // loss_weight·percentile of the negated warm-up loss, both within the silo).
-  Rank rank = Rank::kClues;
+  // blend (the default: keep as many as the paper's rule would in each silo, the highest by
+  // (1 - loss_weight)·percentile of the CLUES score + loss_weight·percentile of the negated
+  // warm-up loss, both within the silo; docs/results.md has the evidence) | clues (the
+  // paper's: keep every sample at or above τ).
+  Rank rank = Rank::kBlend;
   double loss_weight = 0.75;  // with rank=blend (and the blend comparison row)
 };
 
@@ -158,8 +159,8 @@ struct PretrainConfig {
 // on its selection and is evaluated on every silo's --test set (needs --test for all).
 struct CompareConfig {
   // The rows asked for (all by default; oracle only runs with --labels for every silo).
-  std::vector<Row> rows = {Row::kClues, Row::kFull,    Row::kRandom, Row::kPerplexity,
-                           Row::kIfd,   Row::kDatainf, Row::kRatio,  Row::kOracle};
+  std::vector<Row> rows = {Row::kClues, Row::kBlend,   Row::kFull,  Row::kRandom, Row::kPerplexity,
+                           Row::kIfd,   Row::kDatainf, Row::kRatio, Row::kOracle};
   // Fine-tunings per row with seeds seed, seed+1, ... (data order); figures are their
   // mean, and the macro test loss gets its standard deviation over them.
   int64_t seeds = 1;
@@ -196,6 +197,8 @@ struct Config {
   void validate() const;
   // select.scope with auto resolved by the collaboration mode.
   Scope threshold_scope() const;
+  // The comparison row that is the run's own selection (select.rank): clues or blend.
+  Row selection_row() const { return select.rank == Rank::kBlend ? Row::kBlend : Row::kClues; }
   // The configuration as INI text with the same keys the command line and --config use.
   std::string to_ini() const;
 };

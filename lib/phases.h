@@ -34,7 +34,8 @@ struct HostedSilo {
   std::vector<double> anchor_score;  // the anchors under this silo's own moments (select.anchor_moments=silo)
   std::vector<double> datainf;       // DataInf influence per sample (lower = more helpful), when that row runs
   double tau = 0;                    // the threshold this silo applies
-  std::vector<uint8_t> selected;
+  std::vector<uint8_t> selected;      // the run's selection (select.rank)
+  std::vector<uint8_t> by_score;      // the paper's: score >= tau (the clues row; the baselines' sizes)
   std::vector<double> loss, ifd;     // under the warm-up's final model (perplexity and IFD baselines)
   std::vector<double> max_token_loss;  // diagnostics: the largest response-token loss, same model,
   std::vector<double> base_loss;       // and the mean response loss under the base (before the warm-up)
@@ -57,7 +58,7 @@ struct RunState {
   int64_t P = 0;                      // trainable values
   torch::Tensor theta0;               // the base's trainable weights (flat): every fine-tuning starts here
   torch::Tensor theta;                // the warm-up's final global weights (fedavg)
-  torch::Tensor final_theta;          // fine-tuned on CLUES's selection (the comparison's clues row), if run
+  torch::Tensor final_theta;          // fine-tuned on the run's selection (its comparison row), if that row ran
   std::vector<HostedSilo> mine;       // this rank's silos, in silo order
   std::vector<double> anchor_score;   // rank 0: the anchor scores behind the threshold (server's, or every silo's pooled)
   std::vector<double> lrs;            // mean learning rate of each checkpoint
@@ -101,7 +102,7 @@ struct SiloSignals {
   const std::vector<double>& loss;     // perplexity
   const std::vector<double>& ifd;      // IFD
   const std::vector<double>& datainf;  // DataInf influence (empty unless that row runs)
-  const SelectConfig& select;          // select.rank and select.loss_weight (the blend)
+  const SelectConfig& select;          // select.loss_weight (the blend)
 };
 // The selection of comparison row `row` in one silo, from the CLUES scores and selection,
 // the baselines' signals and the labels (oracle).

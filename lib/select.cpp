@@ -115,11 +115,20 @@ std::vector<double> blend_ranking(const std::vector<double>& score, const std::v
   return out;
 }
 
+std::vector<uint8_t> select_by_score(const std::vector<double>& score, double tau, const SelectConfig& sc) {
+  return sc.threshold == ThresholdRule::kRatio ? select_top_ratio(score, sc.keep_ratio) : select_at_threshold(score, tau);
+}
+
+std::vector<uint8_t> select_blend(const std::vector<double>& score, const std::vector<double>& loss, int64_t k,
+                                  double loss_weight) {
+  return select_top_k(blend_ranking(score, loss, loss_weight), k);
+}
+
 std::vector<uint8_t> select_silo_samples(const std::vector<double>& score, const std::vector<double>& loss, double tau,
                                          const SelectConfig& sc) {
-  const auto by_score = sc.threshold == ThresholdRule::kRatio ? select_top_ratio(score, sc.keep_ratio) : select_at_threshold(score, tau);
+  const auto by_score = select_by_score(score, tau, sc);
   if (sc.rank == Rank::kClues) return by_score;
-  return select_top_k(blend_ranking(score, loss, sc.loss_weight), std::accumulate(by_score.begin(), by_score.end(), int64_t{0}));
+  return select_blend(score, loss, std::accumulate(by_score.begin(), by_score.end(), int64_t{0}), sc.loss_weight);
 }
 
 double auroc(const std::vector<double>& scores, const std::vector<uint8_t>& labels) {

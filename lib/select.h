@@ -42,9 +42,14 @@ std::vector<double> average_ranks(const std::vector<double>& values);
 // the CLUES score's within-silo percentile plus loss_weight times the negated loss's, each
 // percentile an average rank over n (ties averaged). Higher is kept first.
 std::vector<double> blend_ranking(const std::vector<double>& score, const std::vector<double>& loss, double loss_weight);
-// A silo's selection under the config: the samples at or above tau (rank=clues), or as
-// many as that (the round(keep_ratio·n) highest scores under threshold=ratio), the highest
-// of the blend ranking (rank=blend; `loss` is then needed).
+// The paper's selection of a silo: the samples at or above tau (threshold=ratio: the
+// round(keep_ratio·n) highest scores).
+std::vector<uint8_t> select_by_score(const std::vector<double>& score, double tau, const SelectConfig& sc);
+// The k highest of the blend ranking.
+std::vector<uint8_t> select_blend(const std::vector<double>& score, const std::vector<double>& loss, int64_t k,
+                                  double loss_weight);
+// A silo's selection under the config: select_by_score (rank=clues), or as many samples
+// as that, the highest of the blend ranking (rank=blend).
 std::vector<uint8_t> select_silo_samples(const std::vector<double>& score, const std::vector<double>& loss, double tau,
                                          const SelectConfig& sc);
 

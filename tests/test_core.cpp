@@ -377,9 +377,13 @@ TEST(Baselines, RowSelectionsAndRankings) {
   EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{1, 0, 1, 0}));
   cfg.select.loss_weight = 0.5;  // every blend ties at 0.625: earlier first
   EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{1, 1, 0, 0}));
-  EXPECT_EQ(row_ranking(Row::kClues, sig), score);  // rank=clues: the row ranks by the score
-  cfg.select.rank = Rank::kBlend;                   // rank=blend: the clues row is the blend
-  EXPECT_EQ(row_ranking(Row::kClues, sig), row_ranking(Row::kBlend, sig));
+  cfg.select.rank = Rank::kClues;  // the rows do not depend on the run's rank
+  EXPECT_EQ(row_ranking(Row::kClues, sig), score);
+  EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{1, 1, 0, 0}));
+  EXPECT_EQ(cfg.selection_row(), Row::kClues);
+  cfg.select.rank = Rank::kBlend;
+  EXPECT_EQ(cfg.selection_row(), Row::kBlend);
+  EXPECT_EQ(Config().select.rank, Rank::kBlend);  // the default
 }
 
 TEST(Select, BlendKeepsTheThresholdsCountRankedByTheBlend) {
@@ -388,7 +392,9 @@ TEST(Select, BlendKeepsTheThresholdsCountRankedByTheBlend) {
   const std::vector<double> loss = {2.0, 0.1, 3.0, 0.2, 0.3};
   SelectConfig sc;
   sc.threshold = ThresholdRule::kFixed;
+  sc.rank = Rank::kClues;
   EXPECT_EQ(select_silo_samples(score, loss, 0.25, sc), (std::vector<uint8_t>{1, 0, 1, 0, 1}));  // rank=clues: >= tau
+  EXPECT_EQ(select_by_score(score, 0.25, sc), select_silo_samples(score, loss, 0.25, sc));
   sc.rank = Rank::kBlend;
   sc.loss_weight = 1.0;  // the loss alone orders: the 3 lowest losses
   EXPECT_EQ(select_silo_samples(score, loss, 0.25, sc), (std::vector<uint8_t>{0, 1, 0, 1, 1}));
@@ -404,13 +410,13 @@ TEST(Select, BlendKeepsTheThresholdsCountRankedByTheBlend) {
 
 TEST(Baselines, CompareRowsParsing) {
   CompareConfig cc;
-  EXPECT_EQ(compare_rows(cc, true).size(), 8u);
+  EXPECT_EQ(compare_rows(cc, true).size(), 9u);
   EXPECT_EQ(compare_rows(cc, false).back(), Row::kRatio);  // no oracle without labels
   cc.rows = parse_rows("oracle,clues");
   EXPECT_EQ(compare_rows(cc, true), (std::vector<Row>{Row::kClues, Row::kOracle}));  // table order
   cc.rows = parse_rows("none");
   EXPECT_TRUE(compare_rows(cc, true).empty());
-  EXPECT_EQ(parse_rows("all").size(), 8u);
+  EXPECT_EQ(parse_rows("all").size(), 9u);
   expect_input_error([] { parse_rows("clues,best"); }, {"compare.rows", "best"});
 }
 

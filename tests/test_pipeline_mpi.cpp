@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
@@ -127,7 +128,10 @@ TEST(PipelineMpi, WritesEveryOutputAndMatchesOneRankHostingBothSilos) {
     ASSERT_EQ(score.size(), n);
     ASSERT_EQ(sel.size(), n);
     EXPECT_TRUE(all_finite(score));
-    EXPECT_EQ(sel, select_at_threshold(score, tau));
+    // The default rank=blend: as many as score >= tau, the highest blend of score and loss.
+    const auto by_score = select_at_threshold(score, tau);
+    EXPECT_EQ(std::accumulate(sel.begin(), sel.end(), 0), std::accumulate(by_score.begin(), by_score.end(), 0));
+    EXPECT_EQ(sel, select_silo_samples(score, f.read_f64("/silos/" + name + "/warmup_loss"), tau, SelectConfig{}));
     // scores vary between samples (not a constant)
     EXPECT_GT(*std::max_element(score.begin(), score.end()) - *std::min_element(score.begin(), score.end()), 0.0);
     // --- selected/<name>.jsonl: exactly the kept input lines, byte for byte, in order
@@ -375,7 +379,7 @@ TEST(PipelineMpi, ComparisonRowsArePresentAndFiniteOnAPretrainedBase) {
   if (!world.is_root()) return;
   const auto rep = nlohmann::json::parse(read_text(cfg.out + "/report.json"));
   ASSERT_TRUE(rep.contains("comparison"));
-  const std::vector<std::string> rows = {"clues", "full", "random", "perplexity", "ifd", "datainf", "ratio", "oracle"};
+  const std::vector<std::string> rows = {"clues", "blend", "full", "random", "perplexity", "ifd", "datainf", "ratio", "oracle"};
   ASSERT_EQ(sum.comparison.size(), rows.size());
   const std::string md = read_text(cfg.out + "/comparison.md");
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -389,12 +393,14 @@ TEST(PipelineMpi, ComparisonRowsArePresentAndFiniteOnAPretrainedBase) {
     EXPECT_TRUE(r["pooled"]["f1"].is_number()) << rows[i];
     EXPECT_NE(md.find("| " + rows[i] + " |"), std::string::npos) << rows[i];
   }
-  for (const char* ranked : {"clues", "perplexity", "ifd", "ratio"})
+  for (const char* ranked : {"clues", "blend", "perplexity", "ifd", "ratio"})
     EXPECT_TRUE(rep["comparison"][ranked]["pooled"]["auroc"].is_number()) << ranked;
   for (const char* name : {"alpha", "beta"}) {
     const auto kept = [&](const char* row) { return rep["comparison"][row]["silos"][name]["kept"].get<int64_t>(); };
     EXPECT_EQ(kept("random"), kept("clues")) << name;
     EXPECT_EQ(kept("perplexity"), kept("clues")) << name;
+    EXPECT_EQ(kept("blend"), kept("clues")) << name;
+    EXPECT_EQ(kept("blend"), rep["silos"][name]["kept"].get<int64_t>()) << name;  // the run's own (rank=blend)
     EXPECT_LE(kept("ifd"), kept("clues")) << name;
     EXPECT_EQ(kept("full"), rep["silos"][name]["samples"].get<int64_t>());
   }
@@ -537,7 +543,7 @@ TEST(PipelineMpi, PerSiloAnchorThresholds) {
     EXPECT_NEAR(tau, mean(std::vector<double>(pooled.begin() + at, pooled.begin() + at + 8)), 1e-12) << name;
     EXPECT_DOUBLE_EQ(rep["silos"][name]["threshold"].get<double>(), tau);
     const auto score = f.read_f64(g + "/score");
-    EXPECT_EQ(f.read_u8(g + "/selected"), select_at_threshold(score, tau)) << name;
+    EXPECT_EQ(f.read_u8(g + "/selected"), select_silo_samples(score, f.read_f64(g + "/warmup_loss"), tau, cfg.select)) << name;
     taus.push_back(tau);
   }
   EXPECT_NE(taus[0], taus[1]) << "the silos' moments differ, so should their thresholds";

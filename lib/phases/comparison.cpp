@@ -28,7 +28,7 @@ std::vector<uint8_t> row_selection(Row row, const SiloSignals& sig, const std::v
   const int64_t k = std::accumulate(clues_selected.begin(), clues_selected.end(), int64_t{0});
   switch (row) {
     case Row::kClues: return clues_selected;
-    case Row::kBlend: return select_top_k(blend_ranking(score, sig.loss, sig.select.loss_weight), k);
+    case Row::kBlend: return select_blend(score, sig.loss, k, sig.select.loss_weight);
     case Row::kFull: return std::vector<uint8_t>(static_cast<size_t>(n), 1);
     case Row::kRandom: return select_random(n, k, cfg.seed, silo);
     case Row::kPerplexity: return select_lowest_loss(sig.loss, k);
@@ -53,8 +53,7 @@ std::vector<double> row_ranking(Row row, const SiloSignals& sig) {
     std::transform(v.begin(), v.end(), r.begin(), [](double l) { return -l; });
     return r;
   };
-  const bool blended = row == Row::kBlend || (row == Row::kClues && sig.select.rank == Rank::kBlend);
-  if (blended) return blend_ranking(sig.score, sig.loss, sig.select.loss_weight);
+  if (row == Row::kBlend) return blend_ranking(sig.score, sig.loss, sig.select.loss_weight);
   if (row == Row::kClues || row == Row::kRatio) return sig.score;
   if (row == Row::kPerplexity) return negated(sig.loss);
   if (row == Row::kDatainf) return negated(sig.datainf);
@@ -158,7 +157,8 @@ torch::Tensor train_on_selection(RunContext& ctx, RunState& run, const std::map<
 namespace {
 
 // Fine-tunes from the base on the row's selection compare.seeds times and evaluates. The
-// clues row's first fine-tuning is kept as the run's final model (run.final_theta).
+// first fine-tuning of the row that is the run's selection (clues or blend, select.rank) is
+// kept as the run's final model (run.final_theta).
 RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
   const Config& cfg = ctx.cfg;
   RowRun rr;
@@ -166,13 +166,13 @@ RowRun fine_tune_row(RunContext& ctx, RunState& run, Row row) {
   for (const auto& s : run.mine) {
     const int64_t j = s.entry->index;
     const auto& picked = rr.selection[j] =
-        row_selection(row, {s.score, s.loss, s.ifd, s.datainf, cfg.select}, s.selected, s.entry->labels, cfg, j);
+        row_selection(row, {s.score, s.loss, s.ifd, s.datainf, cfg.select}, s.by_score, s.entry->labels, cfg, j);
     kept += static_cast<double>(std::accumulate(picked.begin(), picked.end(), 0));
   }
   rr.samples = ctx.comm.allreduce_sum(kept);
   for (int64_t k = 0; k < cfg.compare.seeds; ++k) {
     const torch::Tensor th = train_on_selection(ctx, run, rr.selection, cfg.seed + static_cast<uint64_t>(k), kPhase);
-    if (row == Row::kClues && k == 0) run.final_theta = th;
+    if (row == cfg.selection_row() && k == 0) run.final_theta = th;
     unflatten_into(th, run.params);
     for (const auto& s : run.mine) {
       const TestMetrics m = evaluate(run.model, s.entry->test, cfg.score.batch_size);

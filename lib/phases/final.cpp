@@ -1,6 +1,7 @@
 // Phase: the final model (with --model, unless final_model=false). The model fine-tuned
-// from the base on CLUES's selection, the same model as the comparison's clues row (reused
-// when that row ran, trained here otherwise, so no test set is needed), handed back as a
+// from the base on the run's selection, the same model as the comparison's row of that
+// selection (blend or clues, select.rank; reused when that row ran, trained here
+// otherwise, so no test set is needed), handed back as a
 // PEFT adapter (OUT/adapter, LoRA) or a model folder (OUT/model, full fine-tuning). Resume:
 // the folder's last file (adapter_config.json or config.json) marks it done.
 #include <filesystem>

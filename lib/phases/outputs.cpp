@@ -16,13 +16,19 @@ namespace clues {
 
 namespace {
 
-// The per-silo summary and CLUES's detection figures (as for a comparison row), rank 0.
+// The per-silo summary and the detection figures of the run's selection and the ranking
+// behind it (the CLUES score, or the blend under select.rank=blend; as for its comparison
+// row), rank 0.
 void summarise(RunContext& ctx, RunState& run) {
   const Gathered& all = run.all;
   RunSummary& summary = run.summary;
   CompareRow own;
   own.silos.resize(ctx.silos.size());
-  fill_detection(own, all.score, all.selected, all.labels, true);
+  std::vector<std::vector<double>> ranking;
+  for (size_t u = 0; u < ctx.silos.size(); ++u)
+    ranking.push_back(row_ranking(ctx.cfg.selection_row(),
+                                  {all.score[u], all.loss[u], all.ifd[u], all.datainf[u], ctx.cfg.select}));
+  fill_detection(own, ranking, all.selected, all.labels, true);
   for (size_t u = 0; u < ctx.silos.size(); ++u) {
     SiloSummary ss;
     ss.name = ctx.silos[u].name;
@@ -111,6 +117,7 @@ RunSummary write_outputs(RunContext& ctx, RunState& run) {
     facts.anchor_moments = to_string(cfg.select.anchor_moments);
     facts.collab = to_string(cfg.collab);
     facts.scope = to_string(cfg.threshold_scope());
+    facts.rank = to_string(cfg.select.rank);
     facts.engine = to_string(cfg.score.engine);
     facts.precondition = to_string(cfg.score.precondition);
     facts.ranks = comm.size();

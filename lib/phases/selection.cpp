@@ -51,6 +51,7 @@ void select_silo(RunContext& ctx, RunState& run, HostedSilo& s) {
   s.loss = sample_losses(run.model, d.enc, batch);
   s.max_token_loss = sample_max_token_losses(run.model, d.enc, batch);
   s.anchor_loss = sample_losses(run.model, ctx.anchor, batch);
+  s.by_score = select_by_score(s.score, s.tau, sc);
   s.selected = select_silo_samples(s.score, s.loss, s.tau, sc);
   std::string kept;
   for (size_t i = 0; i < d.records.size(); ++i)
