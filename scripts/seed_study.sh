@@ -8,7 +8,8 @@
 # to mix runs made with other ones.
 # Environment: SEEDS ("0 1 2 3 4"), RANKS (2), OUT (study_out), DATA (demo_data), DATA_SCRIPT
 # (scripts/make_demo_data.py; scripts/make_skills_data.py for the second benchmark), PER_SILO
-# (400), PRETRAIN_KNOWS (1: the share of the silos' answers in the public corpus), EXTRA (more clues flags), CACHE (OUT/pretrain_cache; one pretrained base per seed),
+# (400), PRETRAIN_KNOWS (1: the share of the silos' answers in the public corpus; 0: none),
+# EXTRA (more clues flags), CACHE (OUT/pretrain_cache; one pretrained base per seed),
 # BASE_SEED (unset: each seed pretrains its own base; a number: every seed starts from that
 # one base, --pretrain.seed, so only the warm-up, selection and fine-tuning vary).
 set -euo pipefail
