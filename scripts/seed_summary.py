@@ -7,7 +7,8 @@ and recall of its selection (clean = positive) and the share of the full-to-orac
 macro test loss it closes, as mean ± sample sd over the seeds; CLUES
 against each baseline seed by seed: the paired difference of macro test loss (CLUES minus
 baseline; negative means CLUES is better), its mean ± sd, and in how many seeds CLUES is
-better (--versus ROW adds the same table for another row, e.g. blend); and per silo the
+better (--versus ROW adds the same table for another row; the runs' own selection's row,
+blend under the default select.rank, is added by itself); and per silo the
 share CLUES kept against the share that is clean.
 
     /usr/bin/python3 scripts/seed_summary.py --out study_out study_out/seed_*/report.json
@@ -106,6 +107,9 @@ def summarise(reports, versus=()):
     if "clues" in rows:
         study["clues_vs"] = paired(study, "clues", rows)
     study["versus"] = {}
+    own = reports[0][1].get("rank", "clues")  # the runs' own selection's row (select.rank)
+    if own != "clues" and own in rows and own not in versus:
+        versus = [own] + list(versus)
     for base in versus:
         if base not in rows:
             raise SystemExit(f"seed_summary: --versus {base}: no such row in the reports ({', '.join(rows)})")

@@ -63,6 +63,12 @@ def main():
         # perplexity minus clues: -0.01, +0.03, +0.02
         check(vp["better"] == 1 and abs(vp["diff_mean_sd"][0] - 0.04 / 3) < 1e-12, f"perplexity against clues {vp}")
         check("perplexity against each row" in open(os.path.join(out, "study.md")).read(), "--versus table in study.md")
+        for i, rep in enumerate(seeds):  # runs whose own selection is the perplexity row get its table unasked
+            rep["rank"] = "perplexity"
+            with open(paths[i], "w") as f:
+                json.dump(rep, f)
+        subprocess.run([sys.executable, SCRIPT, "--out", out] + paths, check=True, stdout=subprocess.DEVNULL)
+        check("perplexity" in json.load(open(os.path.join(out, "study.json")))["versus"], "the runs' own row compared unasked")
         check("| perplexity | -0.0133 ± 0.0208 | 2 of 3 |" in md, "Markdown line for perplexity:\n" + md)
         # A row that selected nothing in some seed (null loss) is refused with a message.
         seeds[2]["comparison"]["perplexity"]["macro_test_loss"] = None
