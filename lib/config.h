@@ -32,8 +32,8 @@ enum class Row { kClues, kBlend, kFull, kRandom, kPerplexity, kIfd, kDatainf, kR
 enum class Collab { kFedAvg, kMerge };                  // how the silos train together (README: two modes)
 enum class MergeMethod { kTies, kLinear, kTaskArithmetic };  // lib/merge.h, as PEFT's add_weighted_adapter
 enum class MergeWeights { kEqual, kSamples };
-enum class Scope { kAuto, kGlobal, kSilo };
-enum class Rank { kClues, kBlend };                   // what orders a silo's samples for its kept count             // one threshold for every silo, or one per silo
+enum class Scope { kAuto, kGlobal, kSilo };             // one threshold for every silo, or one per silo
+enum class Rank { kClues, kBlend };                     // what orders a silo's samples for its kept count
 
 // The spelling of every value of an enum, in declaration order.
 template <typename E>

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "lib/batches.h"
@@ -11,14 +12,18 @@ namespace clues {
 
 namespace {
 
-std::vector<double> per_sample(Decoder& model, const std::vector<Encoded>& data, int64_t batch,
-                               torch::Tensor (*fn)(Decoder&, const Batch&)) {
+// Runs `fn` on the data in batches of `batch` samples; fn gives one [n] tensor per output.
+std::vector<std::vector<double>> per_sample(const std::vector<Encoded>& data, int64_t batch, size_t outputs,
+                                            const std::function<std::vector<torch::Tensor>(const Batch&)>& fn) {
   torch::NoGradGuard ng;
-  std::vector<double> out;
-  out.reserve(data.size());
+  std::vector<std::vector<double>> out(outputs);
+  for (auto& o : out) o.reserve(data.size());
   for_each_batch(static_cast<int64_t>(data.size()), batch, [&](int64_t begin, int64_t end) {
-    const auto l = fn(model, make_batch(batch_of(data, begin, end))).to(torch::kCPU, torch::kFloat64).contiguous();
-    out.insert(out.end(), l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
+    const auto ts = fn(make_batch(batch_of(data, begin, end)));
+    for (size_t k = 0; k < outputs; ++k) {
+      const auto l = ts.at(k).to(torch::kCPU, torch::kFloat64).contiguous();
+      out[k].insert(out[k].end(), l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
+    }
   });
   return out;
 }
@@ -26,11 +31,15 @@ std::vector<double> per_sample(Decoder& model, const std::vector<Encoded>& data,
 }  // namespace
 
 std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
-  return per_sample(model, data, batch, per_sample_loss);
+  return per_sample(data, batch, 1, [&](const Batch& b) { return std::vector<torch::Tensor>{per_sample_loss(model, b)}; })[0];
 }
 
-std::vector<double> sample_max_token_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
-  return per_sample(model, data, batch, per_sample_max_token_loss);
+LossColumns sample_loss_columns(Decoder& model, const std::vector<Encoded>& data, int64_t batch) {
+  auto out = per_sample(data, batch, 2, [&](const Batch& b) {
+    auto s = per_sample_loss_stats(model, b);
+    return std::vector<torch::Tensor>{s.mean, s.max_token};
+  });
+  return {std::move(out[0]), std::move(out[1])};
 }
 
 Encoded answer_alone(const Encoded& e, int64_t bos) {

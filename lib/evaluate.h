@@ -14,8 +14,12 @@ namespace clues {
 
 // Mean cross-entropy over each sample's response tokens, in batches of `batch` samples.
 std::vector<double> sample_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch);
-// The largest cross-entropy among each sample's response tokens.
-std::vector<double> sample_max_token_losses(Decoder& model, const std::vector<Encoded>& data, int64_t batch);
+// In one forward pass per batch: each sample's mean response loss (as sample_losses) and
+// the largest cross-entropy among its response tokens.
+struct LossColumns {
+  std::vector<double> mean, max_token;
+};
+LossColumns sample_loss_columns(Decoder& model, const std::vector<Encoded>& data, int64_t batch);
 
 // The sample with its prompt removed: <BOS>{output}<EOS>, loss over the same tokens.
 Encoded answer_alone(const Encoded& e, int64_t bos);

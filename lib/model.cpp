@@ -370,18 +370,21 @@ TokenLosses token_losses(Decoder& model, const Batch& host_batch) {
   return {tok * is_target, batch.seg.reshape({R * T}).clamp_min(0), is_target, batch.samples};
 }
 
-}  // namespace
-
-torch::Tensor per_sample_loss(Decoder& model, const Batch& host_batch) {
-  const auto t = token_losses(model, host_batch);
+torch::Tensor mean_per_sample(const TokenLosses& t) {
   auto sums = torch::zeros({t.samples}, t.loss.options()).index_add(0, t.sample, t.loss);
   auto counts = torch::zeros({t.samples}, t.loss.options()).index_add(0, t.sample, t.is_target);
   return sums / counts.clamp_min(1);
 }
 
-torch::Tensor per_sample_max_token_loss(Decoder& model, const Batch& host_batch) {
-  const auto t = token_losses(model, host_batch);  // losses are >= 0, so the zeros never win
-  return torch::zeros({t.samples}, t.loss.options()).scatter_reduce(0, t.sample, t.loss, "amax", true);
+}  // namespace
+
+torch::Tensor per_sample_loss(Decoder& model, const Batch& host_batch) {
+  return mean_per_sample(token_losses(model, host_batch));
+}
+
+SampleLossStats per_sample_loss_stats(Decoder& model, const Batch& host_batch) {
+  const auto t = token_losses(model, host_batch);  // losses are >= 0, so the zeros never win the max
+  return {mean_per_sample(t), torch::zeros({t.samples}, t.loss.options()).scatter_reduce(0, t.sample, t.loss, "amax", true)};
 }
 
 torch::Tensor flatten(const std::vector<torch::Tensor>& ts) {

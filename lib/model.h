@@ -153,8 +153,12 @@ Batch to_device(const Batch& b, const torch::Device& d);
 
 // Mean cross-entropy over each sample's response tokens: [n] (on the model's device).
 torch::Tensor per_sample_loss(Decoder& model, const Batch& batch);
-// The largest response-token cross-entropy of each sample (a diagnostic signal, scores.h5).
-torch::Tensor per_sample_max_token_loss(Decoder& model, const Batch& batch);
+// One forward pass for both: the mean (as per_sample_loss) and the largest response-token
+// cross-entropy of each sample (a diagnostic signal, scores.h5).
+struct SampleLossStats {
+  torch::Tensor mean, max_token;
+};
+SampleLossStats per_sample_loss_stats(Decoder& model, const Batch& batch);
 
 // Flattened copy of tensors (float32, concatenated in order), and the reverse.
 torch::Tensor flatten(const std::vector<torch::Tensor>& ts);

@@ -52,10 +52,14 @@ std::vector<uint8_t> select_top_ratio(const std::vector<double>& scores, double 
   return select_top_k(scores, std::llround(ratio * static_cast<double>(scores.size())));
 }
 
+std::vector<double> negated(const std::vector<double>& v) {
+  std::vector<double> out(v.size());
+  std::transform(v.begin(), v.end(), out.begin(), [](double x) { return -x; });
+  return out;
+}
+
 std::vector<uint8_t> select_lowest_loss(const std::vector<double>& losses, int64_t k) {
-  std::vector<double> neg(losses.size());
-  std::transform(losses.begin(), losses.end(), neg.begin(), [](double l) { return -l; });
-  return select_top_k(neg, k);
+  return select_top_k(negated(losses), k);
 }
 
 std::vector<double> ifd(const std::vector<double>& loss_with_prompt, const std::vector<double>& loss_alone) {
@@ -106,9 +110,7 @@ std::vector<double> average_ranks(const std::vector<double>& values) {
 
 std::vector<double> blend_ranking(const std::vector<double>& score, const std::vector<double>& loss, double loss_weight) {
   if (score.size() != loss.size()) throw InputError("blend: scores and losses differ in length");
-  std::vector<double> neg(loss.size());
-  std::transform(loss.begin(), loss.end(), neg.begin(), [](double l) { return -l; });
-  const auto rs = average_ranks(score), rl = average_ranks(neg);
+  const auto rs = average_ranks(score), rl = average_ranks(negated(loss));
   const double n = static_cast<double>(score.size());
   std::vector<double> out(score.size());
   for (size_t i = 0; i < out.size(); ++i) out[i] = ((1 - loss_weight) * rs[i] + loss_weight * rl[i]) / n;

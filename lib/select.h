@@ -24,6 +24,9 @@ std::vector<uint8_t> select_top_k(const std::vector<double>& scores, int64_t k);
 // Keeps the round(ratio * n) highest scores (the fixed keep-ratio baseline).
 std::vector<uint8_t> select_top_ratio(const std::vector<double>& scores, double ratio);
 
+// -v (losses and influences rank lower-is-better; rankings are higher-is-better).
+std::vector<double> negated(const std::vector<double>& v);
+
 // Baseline selections of k samples of one silo (the comparison rows):
 // perplexity: the k lowest response losses under the warm-up's final model.
 std::vector<uint8_t> select_lowest_loss(const std::vector<double>& losses, int64_t k);

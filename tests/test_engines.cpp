@@ -202,8 +202,11 @@ TEST(Packing, SamplesStayApart) {
 TEST(Packing, MaxTokenLossByHand) {
   Decoder model = random_model("lora", 4);
   const auto data = mixed_samples(4, 6);
-  const auto packed = per_sample_max_token_loss(model, pack_batch(ptrs(data), 200));
-  const auto unpacked = per_sample_max_token_loss(model, make_batch(ptrs(data)));
+  const auto packed_stats = per_sample_loss_stats(model, pack_batch(ptrs(data), 200));
+  const auto packed = packed_stats.max_token;
+  const auto unpacked = per_sample_loss_stats(model, make_batch(ptrs(data))).max_token;
+  // The same pass's means are per_sample_loss's.
+  EXPECT_TRUE(torch::equal(packed_stats.mean, per_sample_loss(model, pack_batch(ptrs(data), 200))));
   torch::NoGradGuard ng;
   for (size_t i = 0; i < data.size(); ++i) {
     // By hand: -log softmax at each target token of the sample alone, the largest of them.

@@ -48,11 +48,6 @@ std::vector<uint8_t> row_selection(Row row, const SiloSignals& sig, const std::v
 }
 
 std::vector<double> row_ranking(Row row, const SiloSignals& sig) {
-  auto negated = [](const std::vector<double>& v) {
-    std::vector<double> r(v.size());
-    std::transform(v.begin(), v.end(), r.begin(), [](double l) { return -l; });
-    return r;
-  };
   if (row == Row::kBlend) return blend_ranking(sig.score, sig.loss, sig.select.loss_weight);
   if (row == Row::kClues || row == Row::kRatio) return sig.score;
   if (row == Row::kPerplexity) return negated(sig.loss);

@@ -48,11 +48,14 @@ void select_silo(RunContext& ctx, RunState& run, HostedSilo& s) {
   load_warmup_model(ctx, run, *s.entry);
   if (!s.entry->test.empty()) s.test_loss = mean(sample_losses(run.model, s.entry->test, batch));
   // Per-sample losses under the same model: the blend ranking, the perplexity and IFD baselines.
-  s.loss = sample_losses(run.model, d.enc, batch);
-  s.max_token_loss = sample_max_token_losses(run.model, d.enc, batch);
+  auto losses = sample_loss_columns(run.model, d.enc, batch);
+  s.loss = std::move(losses.mean);
+  s.max_token_loss = std::move(losses.max_token);
   s.anchor_loss = sample_losses(run.model, ctx.anchor, batch);
+  // The run's selection is its comparison row's (clues: by_score itself; blend: as many).
   s.by_score = select_by_score(s.score, s.tau, sc);
-  s.selected = select_silo_samples(s.score, s.loss, s.tau, sc);
+  s.selected = row_selection(ctx.cfg.selection_row(), {s.score, s.loss, s.ifd, s.datainf, sc}, s.by_score,
+                             s.entry->labels, ctx.cfg, s.entry->index);
   std::string kept;
   for (size_t i = 0; i < d.records.size(); ++i)
     if (s.selected[i]) kept += d.records[i].raw + "\n";
