@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "io/error.h"
@@ -14,6 +15,22 @@ namespace po = boost::program_options;
 namespace clues {
 
 namespace {
+
+// The values Boost will put into an error's message template (option name, original
+// token, an invalid config line, ...): protected in Boost, read through a member pointer.
+struct Substitutions : po::error_with_option_name {
+  static const std::map<std::string, std::string>& of(const po::error_with_option_name& e) {
+    return e.*(&Substitutions::m_substitutions);
+  }
+};
+
+// True when what() is safe: Boost's placeholder substitution loops forever when a value
+// holds a '%' (e.g. a config line "%invalid_line%"; found by fuzz_config).
+bool substitution_is_safe(const po::error_with_option_name& e) {
+  for (const auto& [key, value] : Substitutions::of(e))
+    if (value.find('%') != std::string::npos) return false;
+  return true;
+}
 
 // "0.003" for the help text, not the exact "0.0030000000000000001".
 std::string shown(const std::string& value) {
@@ -93,6 +110,9 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
     if (name.find('%') != std::string::npos)
       throw InputError("unrecognised option '" + name.substr(0, 80) + "' (no option of clues has a '%' in its name)"
                        "\nHINT: `clues run --help` lists every option");
+    if (!substitution_is_safe(e))
+      throw InputError("a setting or configuration line holding '%' could not be read (no option of clues has a '%' "
+                       "in its name, and a config line must be NAME = VALUE)\nHINT: `clues run --help` lists every option");
     throw InputError(std::string(e.what()) + "\nHINT: `clues run --help` lists every option");
   } catch (const po::error& e) {
     throw InputError(std::string(e.what()) + "\nHINT: `clues run --help` lists every option");

@@ -43,6 +43,8 @@ expect "infinite learning rate" 2 "train.lr must be a positive finite" -- "$clue
 expect "zero epsilon" 2 "train.eps must be positive" -- "$clues" run --silo "$dir/ok.jsonl" "${base[@]}" --out "$dir/o3" --train.eps 0
 expect "a directory as a silo" 2 "is a directory" -- "$clues" run --silo "s=$dir" "${base[@]}" --out "$dir/o3"
 expect "labels twice" 2 "two --labels" -- "$clues" run --silo "s=$dir/ok.jsonl" "${base[@]}" --out "$dir/o3" --labels "s=$dir/l1" --labels "s=$dir/l2"
+printf 'silo %%invalid_line%%\n' > "$dir/percent.ini"  # Boost's message substitution would loop forever on it
+expect "a config line holding %" 2 "holding '%'" -- timeout 30 "$clues" run --config "$dir/percent.ini" --out "$dir/o3"
 [ ! -e "$dir/o3" ] || bad "refused options: the output folder was created"
 
 # A 10 MB broken line is quoted in a few hundred characters, not whole.
