@@ -11,10 +11,11 @@
 #include "apps/options.h"
 #include "clues/build_config.h"
 #include "io/error.h"
-#include "lib/comm.h"
-#include "lib/hf_model.h"
-#include "lib/pipeline.h"
-#include "lib/run_context.h"
+#include "lib/dist/comm.h"
+#include "lib/method/rules.h"
+#include "lib/model/hf_model.h"
+#include "lib/run/pipeline.h"
+#include "lib/run/run_context.h"
 
 namespace {
 
@@ -26,12 +27,6 @@ const char* kUsage =
     "  merge    merge PEFT LoRA adapters into one: TIES, linear, task arithmetic (clues merge --help)\n"
     "  tokenize the token ids of each sample under a model folder's tokenizer (clues tokenize --help)\n"
     "  version  print the version\n";
-
-int world_rank() {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
 
 }  // namespace
 
@@ -75,6 +70,7 @@ int main(int argc, char** argv) {
       }
       clues::apply_model_folder(cfg);
       cfg.validate();
+      clues::check_rule_names(cfg);
     } catch (const clues::InputError& e) {
       // Every rank parsed the same options and failed the same way, before any collective:
       // one message (rank 0's), and every rank leaves with the same status.
@@ -87,7 +83,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     const bool input = dynamic_cast<const clues::InputError*>(&e) != nullptr;
-    std::cerr << "clues: error on rank " << world_rank() << ": " << e.what() << std::endl;
+    std::cerr << "clues: error on rank " << clues::world_rank() << ": " << e.what() << std::endl;
     if (comm.size() > 1) MPI_Abort(MPI_COMM_WORLD, input ? 2 : 1);
     return input ? 2 : 1;
   }

@@ -12,12 +12,12 @@
 
 #include "io/error.h"
 #include "io/jsonl.h"
-#include "lib/engines.h"
-#include "lib/evaluate.h"
-#include "lib/hf_model.h"
-#include "lib/model.h"
-#include "lib/score.h"
-#include "lib/tokenizer.h"
+#include "lib/method/engines.h"
+#include "lib/method/evaluate.h"
+#include "lib/model/hf_model.h"
+#include "lib/model/model.h"
+#include "lib/method/score.h"
+#include "lib/model/tokenizer.h"
 
 namespace po = boost::program_options;
 

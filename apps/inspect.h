@@ -14,7 +14,7 @@ int run_loss_command(const std::vector<std::string>& args);
 int run_tokenize_command(const std::vector<std::string>& args);
 
 // clues merge --out DIR [--method ties|linear|task_arithmetic] [--density D] [--weights ...]
-// ADAPTER...: one PEFT adapter merged from several (lib/hf_model.h merge_peft_adapters).
+// ADAPTER...: one PEFT adapter merged from several (lib/model/hf_model.h merge_peft_adapters).
 int run_merge_command(const std::vector<std::string>& args);
 
 }  // namespace clues

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 namespace clues {
 

@@ -9,10 +9,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "lib/batches.h"
-#include "lib/engines.h"
-#include "lib/model.h"
-#include "lib/score.h"
+#include "lib/model/batches.h"
+#include "lib/method/engines.h"
+#include "lib/model/model.h"
+#include "lib/method/score.h"
 
 namespace po = boost::program_options;
 using namespace clues;

@@ -1,4 +1,4 @@
-// Where every file of a run lives under its output folder (DESIGN.md §4). lib/ asks for a
+// Where every file of a run lives under its output folder (docs/outputs.md). lib/ asks for a
 // path by what it holds; only this file knows the names.
 //   OUT/report.json        written last: its presence means the run finished
 //   OUT/scores.h5          scores, selections and thresholds (io/scores_file.h)

@@ -7,10 +7,10 @@
 
 namespace clues {
 
-void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector<SiloColumns>& silos,
-                       int64_t anchor_samples, const std::vector<double>& anchor_score, int64_t checkpoints,
-                       const std::vector<double>& lrs, double threshold, const std::string& config_ini,
-                       bool with_datainf) {
+void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector<std::string>& column_names,
+                       const std::vector<SiloColumns>& silos, int64_t anchor_samples,
+                       const std::vector<double>& anchor_score, int64_t checkpoints, const std::vector<double>& lrs,
+                       double threshold, const std::string& config_ini) {
   int rank = 0;
   if (comm != MPI_COMM_NULL) CLUES_MPI_CHECK(MPI_Comm_rank(comm, &rank));
   const bool root = rank == 0;
@@ -28,23 +28,21 @@ void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector
     for (const auto& s : silos) {
       const std::string g = "/silos/" + s.name;
       const auto n = static_cast<hsize_t>(s.samples);
-      for (const char* d : {"/score", "/warmup_loss", "/max_token_loss", "/base_loss", "/ifd"}) f.create_dataset(g + d, T::kF64, n);
+      if (s.here && s.columns.size() != column_names.size())
+        throw Error("scores.h5: silo " + s.name + " has " + std::to_string(s.columns.size()) + " columns, not " +
+                    std::to_string(column_names.size()));
+      for (const auto& c : column_names) f.create_dataset(g + "/" + c, T::kF64, n);
       f.create_dataset(g + "/selected", T::kU8, n);
       f.create_dataset(g + "/anchor_loss", T::kF64, static_cast<hsize_t>(s.anchors));
-      if (with_datainf) f.create_dataset(g + "/datainf", T::kF64, n);
     }
     f.create_dataset("/anchor/score", T::kF64, static_cast<hsize_t>(anchor_samples));
     f.create_dataset("/checkpoints/lr", T::kF64, static_cast<hsize_t>(checkpoints));
     for (const auto& s : silos) {
       const std::string g = "/silos/" + s.name;
-      f.write_collective(g + "/score", T::kF64, s.score, s.here);
-      f.write_collective(g + "/warmup_loss", T::kF64, s.warmup_loss, s.here);
-      f.write_collective(g + "/max_token_loss", T::kF64, s.max_token_loss, s.here);
-      f.write_collective(g + "/base_loss", T::kF64, s.base_loss, s.here);
+      for (size_t c = 0; c < column_names.size(); ++c)
+        f.write_collective(g + "/" + column_names[c], T::kF64, s.here ? s.columns[c] : nullptr, s.here);
       f.write_collective(g + "/anchor_loss", T::kF64, s.anchor_loss, s.here);
-      f.write_collective(g + "/ifd", T::kF64, s.ifd, s.here);
       f.write_collective(g + "/selected", T::kU8, s.selected, s.here);
-      if (with_datainf) f.write_collective(g + "/datainf", T::kF64, s.datainf, s.here);
     }
     f.write_collective("/anchor/score", T::kF64, anchor_score.data(), root);
     f.write_collective("/checkpoints/lr", T::kF64, lrs.data(), root);

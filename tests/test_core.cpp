@@ -1,6 +1,6 @@
 // Unit tests of the parts without LibTorch: JSONL and label readers, tokenizer and prompt
-// format, configuration checks and the option table, threshold, selection and detection
-// metrics, file formats of io/ (silo state files, report rows).
+// format, configuration checks and the option table, file formats of io/ (silo state
+// files, report rows). Thresholds, selections and the rule table: test_select.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,19 +13,18 @@
 #include "io/h5.h"
 #include "io/jsonl.h"
 #include "io/safetensors.h"
-#include "lib/comm.h"
-#include "lib/config.h"
+#include "lib/dist/comm.h"
+#include "lib/config/config.h"
 #include "apps/options.h"
 #include "io/report.h"
 #include "io/state_file.h"
-#ifndef CLUES_TEST_WITHOUT_TORCH  // tests/fuzz builds this file under the sanitizers without LibTorch
-#include "lib/phases.h"
-#endif
-#include "lib/select.h"
-#include "lib/tokenizer.h"
+#include "lib/method/rules.h"
+#include "lib/model/tokenizer.h"
+#include "expect_error.h"
 
 namespace fs = std::filesystem;
 using namespace clues;
+using clues::testing::expect_input_error;
 
 namespace {
 fs::path tmp_dir() { return fs::temp_directory_path() / ("clues_core_" + std::to_string(::getpid())); }
@@ -46,16 +45,6 @@ std::string write_tmp(const std::string& name, const std::string& content) {
   return p;
 }
 
-// Runs f, expects InputError whose message contains every needle.
-template <typename F>
-void expect_input_error(F f, std::vector<std::string> needles) {
-  try {
-    f();
-    FAIL() << "expected InputError";
-  } catch (const InputError& e) {
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
-  }
-}
 }  // namespace
 
 TEST(Jsonl, ReadsFieldsAndKeepsRawLines) {
@@ -221,54 +210,6 @@ TEST(Config, ValidateNamesTheSetting) {
   expect_input_error([&] { parse_named_path("data/ita.jsonl", true); }, {"NAME=PATH"});
 }
 
-TEST(Select, ThresholdModes) {
-  std::vector<double> a{1, 2, 3, 4, 10};
-  SelectConfig sc;
-  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 1.8);  // default: the 0.2-quantile, pos 0.8 -> 1 + 0.8*1
-  sc.threshold = ThresholdRule::kMean;
-  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 4.0);
-  sc.threshold = ThresholdRule::kQuantile;
-  sc.quantile = 0.5;
-  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 3.0);
-  sc.quantile = 0.25;
-  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 2.0);
-  sc.quantile = 0.9;  // pos 3.6 -> 4 + 0.6*6
-  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), 7.6);
-  sc.threshold = ThresholdRule::kFixed;
-  sc.value = -1.5;
-  EXPECT_DOUBLE_EQ(anchor_threshold(a, sc), -1.5);
-}
-
-TEST(Select, AtThresholdKeepsTies) {
-  std::vector<double> s{0.5, 1.0, 1.5, 1.0, -2};
-  EXPECT_EQ(select_at_threshold(s, 1.0), (std::vector<uint8_t>{0, 1, 1, 1, 0}));
-  EXPECT_EQ(select_top_ratio(s, 0.4), (std::vector<uint8_t>{0, 1, 1, 0, 0}));  // tie: earlier first
-  EXPECT_EQ(select_top_ratio(s, 0.0), (std::vector<uint8_t>{0, 0, 0, 0, 0}));
-  EXPECT_EQ(select_top_ratio(s, 1.0), (std::vector<uint8_t>{1, 1, 1, 1, 1}));
-}
-
-TEST(Select, AurocByHandWithTies) {
-  // clean = label 0 (positive). Pairs (clean, bad): clean scores {3, 2, 2}, bad {2, 1}
-  // comparisons: 3>2,3>1, 2=2 (.5),2>1, 2=2 (.5),2>1 -> 5/6
-  std::vector<double> s{3, 2, 2, 2, 1};
-  std::vector<uint8_t> l{0, 0, 0, 1, 1};
-  EXPECT_NEAR(auroc(s, l), 5.0 / 6.0, 1e-12);
-  EXPECT_NEAR(auroc({1, 2}, {0, 1}), 0.0, 1e-12);
-  EXPECT_NEAR(auroc({5, 5, 5}, {0, 1, 0}), 0.5, 1e-12);
-  EXPECT_TRUE(std::isnan(auroc({1, 2}, {0, 0})));
-}
-
-TEST(Select, DetectionByHand) {
-  // selected: 1 1 0 0 1 ; labels: 0 1 0 1 0 -> tp=2 (0,4), fp=1 (1), fn=1 (2)
-  auto d = detection({1, 1, 0, 0, 1}, {0, 1, 0, 1, 0});
-  EXPECT_EQ(d.tp, 2);
-  EXPECT_EQ(d.fp, 1);
-  EXPECT_EQ(d.fn, 1);
-  EXPECT_NEAR(d.precision, 2.0 / 3.0, 1e-12);
-  EXPECT_NEAR(d.recall, 2.0 / 3.0, 1e-12);
-  EXPECT_NEAR(d.f1, 2.0 / 3.0, 1e-12);
-}
-
 TEST(H5, RoundTripAndAtomicRename) {
   const std::string p = write_tmp("t.h5", "");
   const std::string tmp = temp_path_for(p);
@@ -306,119 +247,6 @@ TEST(Comm, SerialOrderedSum) {
 }
 
 // ---- the comparison rows' selections, by hand
-
-TEST(Baselines, TopKAndLowestLossKeepTiesInInputOrder) {
-  const std::vector<double> s = {0.5, 0.9, 0.5, 0.1, 0.9};
-  EXPECT_EQ(select_top_k(s, 3), (std::vector<uint8_t>{1, 1, 0, 0, 1}));
-  EXPECT_EQ(select_top_k(s, 0), (std::vector<uint8_t>{0, 0, 0, 0, 0}));
-  EXPECT_EQ(select_top_k(s, 9), (std::vector<uint8_t>{1, 1, 1, 1, 1}));
-  // perplexity: the k lowest losses
-  EXPECT_EQ(select_lowest_loss({2.0, 0.5, 3.0, 0.7}, 2), (std::vector<uint8_t>{0, 1, 0, 1}));
-}
-
-TEST(Baselines, IfdKeepsHighestBelowOne) {
-  // IFD = loss with prompt / loss of the answer alone
-  const auto v = ifd({1.0, 2.0, 0.9, 3.0, 0.5}, {2.0, 1.0, 1.0, 3.0, 0.0});
-  ASSERT_EQ(v.size(), 5u);
-  EXPECT_DOUBLE_EQ(v[0], 0.5);
-  EXPECT_DOUBLE_EQ(v[1], 2.0);
-  EXPECT_DOUBLE_EQ(v[2], 0.9);
-  EXPECT_DOUBLE_EQ(v[3], 1.0);
-  EXPECT_TRUE(std::isinf(v[4]));
-  // highest IFD below 1 first: 0.9 (index 2), then 0.5 (index 0); IFD >= 1 never kept
-  EXPECT_EQ(select_ifd(v, 1), (std::vector<uint8_t>{0, 0, 1, 0, 0}));
-  EXPECT_EQ(select_ifd(v, 2), (std::vector<uint8_t>{1, 0, 1, 0, 0}));
-  EXPECT_EQ(select_ifd(v, 4), (std::vector<uint8_t>{1, 0, 1, 0, 0}));
-  EXPECT_EQ(ifd_ranking(v), (std::vector<double>{0.5, -1.0, 0.9, -1.0, -1.0}));
-}
-
-TEST(Baselines, RandomSelectionHasSizeKAndIsAPureFunction) {
-  const auto a = select_random(50, 17, 3, 1);
-  EXPECT_EQ(std::accumulate(a.begin(), a.end(), 0), 17);
-  EXPECT_EQ(a, select_random(50, 17, 3, 1));
-  EXPECT_NE(a, select_random(50, 17, 3, 2));  // another silo draws another subset
-  EXPECT_NE(a, select_random(50, 17, 4, 1));
-  const auto all = select_random(5, 9, 3, 1);  // k > n keeps everything
-  EXPECT_EQ(all, std::vector<uint8_t>(5, 1));
-}
-
-#ifndef CLUES_TEST_WITHOUT_TORCH  // row_selection and row_ranking live in lib/phases
-TEST(Baselines, RowSelectionsAndRankings) {
-  Config cfg;
-  cfg.seed = 1;
-  cfg.select.keep_ratio = 0.5;
-  const std::vector<double> score = {0.3, -0.1, 0.8, 0.2};
-  const std::vector<uint8_t> clues_sel = {1, 0, 1, 0};  // CLUES kept 2
-  const std::vector<double> loss = {1.0, 0.2, 3.0, 0.4};
-  const std::vector<double> ifdv = {0.9, 0.5, 1.2, 0.7};
-  const std::vector<double> influence = {0.5, -2.0, 0.1, 3.0};  // DataInf: lowest = most helpful
-  const std::vector<uint8_t> labels = {0, 1, 0, 0};
-  const SiloSignals sig{score, loss, ifdv, influence, cfg.select};
-  auto sel = [&](const char* row) { return row_selection(parse_choice<Row>("row", row), sig, clues_sel, labels, cfg, 0); };
-  EXPECT_EQ(sel("clues"), clues_sel);
-  EXPECT_EQ(sel("full"), (std::vector<uint8_t>{1, 1, 1, 1}));
-  EXPECT_EQ(sel("perplexity"), (std::vector<uint8_t>{0, 1, 0, 1}));  // the 2 lowest losses
-  EXPECT_EQ(sel("ifd"), (std::vector<uint8_t>{1, 0, 0, 1}));         // 0.9 and 0.7
-  EXPECT_EQ(sel("datainf"), (std::vector<uint8_t>{0, 1, 1, 0}));     // -2.0 and 0.1
-  EXPECT_EQ(sel("ratio"), (std::vector<uint8_t>{1, 0, 1, 0}));       // half, by score
-  EXPECT_EQ(sel("oracle"), (std::vector<uint8_t>{1, 0, 1, 1}));
-  const auto r = sel("random");
-  EXPECT_EQ(std::accumulate(r.begin(), r.end(), 0), 2);
-  EXPECT_THROW(sel("nonsense"), InputError);  // not a row
-  EXPECT_EQ(row_ranking(Row::kPerplexity, sig), (std::vector<double>{-1.0, -0.2, -3.0, -0.4}));
-  EXPECT_EQ(row_ranking(Row::kDatainf, sig), (std::vector<double>{-0.5, 2.0, -0.1, -3.0}));
-  EXPECT_EQ(row_ranking(Row::kClues, sig), score);
-  EXPECT_TRUE(row_ranking(Row::kRandom, sig).empty());
-  // blend: score ranks {3, 1, 4, 2}, negated-loss ranks {2, 4, 1, 3}; (0.25·r_s + 0.75·r_l) / 4.
-  cfg.select.loss_weight = 0.75;
-  EXPECT_EQ(row_ranking(Row::kBlend, sig), (std::vector<double>{0.5625, 0.8125, 0.4375, 0.6875}));
-  EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{0, 1, 0, 1}));  // CLUES's count, the 2 highest blends
-  cfg.select.loss_weight = 0.25;  // the score's percentile weighs more: 0.6875, 0.4375, 0.8125, 0.5625
-  EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{1, 0, 1, 0}));
-  cfg.select.loss_weight = 0.5;  // every blend ties at 0.625: earlier first
-  EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{1, 1, 0, 0}));
-  cfg.select.rank = Rank::kClues;  // the rows do not depend on the run's rank
-  EXPECT_EQ(row_ranking(Row::kClues, sig), score);
-  EXPECT_EQ(sel("blend"), (std::vector<uint8_t>{1, 1, 0, 0}));
-  EXPECT_EQ(cfg.selection_row(), Row::kClues);
-  cfg.select.rank = Rank::kBlend;
-  EXPECT_EQ(cfg.selection_row(), Row::kBlend);
-  EXPECT_EQ(Config().select.rank, Rank::kBlend);  // the default
-}
-
-TEST(Select, BlendKeepsTheThresholdsCountRankedByTheBlend) {
-  EXPECT_EQ(average_ranks({2.0, 1.0, 2.0, 3.0}), (std::vector<double>{2.5, 1.0, 2.5, 4.0}));
-  const std::vector<double> score = {0.3, -0.1, 0.8, 0.2, 0.5};
-  const std::vector<double> loss = {2.0, 0.1, 3.0, 0.2, 0.3};
-  SelectConfig sc;
-  sc.threshold = ThresholdRule::kFixed;
-  sc.rank = Rank::kClues;
-  EXPECT_EQ(select_silo_samples(score, loss, 0.25, sc), (std::vector<uint8_t>{1, 0, 1, 0, 1}));  // rank=clues: >= tau
-  EXPECT_EQ(select_by_score(score, 0.25, sc), select_silo_samples(score, loss, 0.25, sc));
-  sc.rank = Rank::kBlend;
-  sc.loss_weight = 1.0;  // the loss alone orders: the 3 lowest losses
-  EXPECT_EQ(select_silo_samples(score, loss, 0.25, sc), (std::vector<uint8_t>{0, 1, 0, 1, 1}));
-  sc.loss_weight = 0.0;  // the score alone: the same as rank=clues
-  EXPECT_EQ(select_silo_samples(score, loss, 0.25, sc), (std::vector<uint8_t>{1, 0, 1, 0, 1}));
-  sc.threshold = ThresholdRule::kRatio;  // the count from keep_ratio
-  sc.keep_ratio = 0.4;
-  sc.loss_weight = 1.0;
-  EXPECT_EQ(select_silo_samples(score, loss, std::nan(""), sc), (std::vector<uint8_t>{0, 1, 0, 1, 0}));
-  EXPECT_THROW(blend_ranking(score, {1.0}, 0.5), InputError);
-}
-#endif
-
-TEST(Baselines, CompareRowsParsing) {
-  CompareConfig cc;
-  EXPECT_EQ(compare_rows(cc, true).size(), 9u);
-  EXPECT_EQ(compare_rows(cc, false).back(), Row::kRatio);  // no oracle without labels
-  cc.rows = parse_rows("oracle,clues");
-  EXPECT_EQ(compare_rows(cc, true), (std::vector<Row>{Row::kClues, Row::kOracle}));  // table order
-  cc.rows = parse_rows("none");
-  EXPECT_TRUE(compare_rows(cc, true).empty());
-  EXPECT_EQ(parse_rows("all").size(), 9u);
-  expect_input_error([] { parse_rows("clues,best"); }, {"compare.rows", "best"});
-}
 
 TEST(Baselines, MarkdownTableShowsTheGapClosed) {
   auto row = [](const char* name, double loss) {
@@ -465,7 +293,7 @@ TEST(Options, EveryKeyRoundTripsThroughTheIniFile) {
   a.select.quantile = 0.35;
   a.pretrain.seed = -1;
   a.pretrain.cache = "/c";
-  a.compare.rows = {Row::kClues, Row::kIfd};
+  a.compare.rows = {"clues", "ifd"};
   a.compare.seeds = 4;
   const std::string ini = a.to_ini();
   const std::string path = write_tmp("all.ini", ini);

@@ -8,12 +8,12 @@
 #include <random>
 
 #include "io/error.h"
-#include "lib/comm.h"
-#include "lib/engines.h"
-#include "lib/model.h"
-#include "lib/device.h"
-#include "lib/pretrain.h"
-#include "lib/score.h"
+#include "lib/dist/comm.h"
+#include "lib/method/engines.h"
+#include "lib/model/model.h"
+#include "lib/dist/device.h"
+#include "lib/method/pretrain.h"
+#include "lib/method/score.h"
 #include "synthetic.h"
 #include "test_models.h"
 
@@ -101,7 +101,7 @@ TEST_P(EngineParity, BatchedAndGhostEqualLoop) {
 INSTANTIATE_TEST_SUITE_P(Engines, EngineParity,
                          ::testing::Combine(::testing::Values("lora", "full"), ::testing::Values(1, 2, 3)));
 
-// The shapes of Hugging Face's LLaMA family (lib/hf_model.h) in the engines: grouped-query
+// The shapes of Hugging Face's LLaMA family (lib/model/hf_model.h) in the engines: grouped-query
 // attention, rotate_half positions, q/k/v and o biases, a head tied to the embedding (full
 // fine-tuning adds the head's share to the embedding's gradient), against the loop.
 class LlamaFamilyParity : public ::testing::TestWithParam<std::string> {};

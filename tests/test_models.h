@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "lib/model.h"
+#include "lib/model/model.h"
 
 namespace clues::testing {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "lib/nccl_comm.h"
+#include "lib/dist/nccl_comm.h"
 
 using namespace clues;
 

@@ -16,20 +16,29 @@
 #include "io/files.h"
 #include "io/h5.h"
 #include "io/jsonl.h"
-#include "lib/comm.h"
-#include "lib/checkpoint.h"
-#include "lib/collectives.h"
-#include "lib/model.h"
-#include "lib/pipeline.h"
-#include "lib/pretrain.h"
-#include "lib/select.h"
-#include "lib/train.h"
+#include "lib/dist/comm.h"
+#include "lib/model/checkpoint.h"
+#include "lib/dist/collectives.h"
+#include "lib/model/model.h"
+#include "lib/run/pipeline.h"
+#include "lib/method/pretrain.h"
+#include "lib/method/select.h"
+#include "lib/method/train.h"
 #include "synthetic.h"
 
 namespace fs = std::filesystem;
 using namespace clues;
 
 namespace {
+
+// The selection select.rank=blend (or clues) must make, from the primitives: the paper's
+// samples at or above tau, or as many of the highest blend ranking.
+std::vector<uint8_t> expected_selection(const std::vector<double>& score, const std::vector<double>& loss, double tau,
+                                        const SelectConfig& sc) {
+  const auto by_score = select_by_score(score, tau, sc);
+  if (sc.rank == "clues") return by_score;
+  return select_blend(score, loss, std::accumulate(by_score.begin(), by_score.end(), int64_t{0}), sc.loss_weight);
+}
 
 // Folder shared by all ranks (rank 0 picks the name and writes the data).
 std::string shared_dir(const Comm& comm) {
@@ -131,7 +140,7 @@ TEST(PipelineMpi, WritesEveryOutputAndMatchesOneRankHostingBothSilos) {
     // The default rank=blend: as many as score >= tau, the highest blend of score and loss.
     const auto by_score = select_at_threshold(score, tau);
     EXPECT_EQ(std::accumulate(sel.begin(), sel.end(), 0), std::accumulate(by_score.begin(), by_score.end(), 0));
-    EXPECT_EQ(sel, select_silo_samples(score, f.read_f64("/silos/" + name + "/warmup_loss"), tau, SelectConfig{}));
+    EXPECT_EQ(sel, expected_selection(score, f.read_f64("/silos/" + name + "/warmup_loss"), tau, SelectConfig{}));
     // scores vary between samples (not a constant)
     EXPECT_GT(*std::max_element(score.begin(), score.end()) - *std::min_element(score.begin(), score.end()), 0.0);
     // --- selected/<name>.jsonl: exactly the kept input lines, byte for byte, in order
@@ -418,7 +427,7 @@ TEST(PipelineMpi, ComparisonOverSeedsReportsMeanAndSpread) {
   world.barrier();
   Config cfg = small_config(dir, dir + "/seeds2");
   cfg.tests.push_back({"beta", dir + "/test_beta.jsonl"});
-  cfg.compare.rows = {Row::kClues, Row::kFull};
+  cfg.compare.rows = {"clues", "full"};
   cfg.compare.seeds = 2;
   const RunSummary two = run_pipeline(cfg, world);
   Config one = cfg;
@@ -543,7 +552,7 @@ TEST(PipelineMpi, PerSiloAnchorThresholds) {
     EXPECT_NEAR(tau, mean(std::vector<double>(pooled.begin() + at, pooled.begin() + at + 8)), 1e-12) << name;
     EXPECT_DOUBLE_EQ(rep["silos"][name]["threshold"].get<double>(), tau);
     const auto score = f.read_f64(g + "/score");
-    EXPECT_EQ(f.read_u8(g + "/selected"), select_silo_samples(score, f.read_f64(g + "/warmup_loss"), tau, cfg.select)) << name;
+    EXPECT_EQ(f.read_u8(g + "/selected"), expected_selection(score, f.read_f64(g + "/warmup_loss"), tau, cfg.select)) << name;
     taus.push_back(tau);
   }
   EXPECT_NE(taus[0], taus[1]) << "the silos' moments differ, so should their thresholds";

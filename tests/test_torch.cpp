@@ -13,19 +13,19 @@
 #include <sys/stat.h>
 
 #include "io/error.h"
-#include "lib/comm.h"
-#include "lib/datainf.h"
-#include "lib/merge.h"
-#include "lib/evaluate.h"
-#include "lib/engines.h"
-#include "lib/model.h"
+#include "lib/dist/comm.h"
+#include "lib/method/datainf.h"
+#include "lib/model/merge.h"
+#include "lib/method/evaluate.h"
+#include "lib/method/engines.h"
+#include "lib/model/model.h"
 #include "io/h5.h"
-#include "lib/phases.h"
-#include "lib/pipeline.h"
-#include "lib/pretrain.h"
-#include "lib/score.h"
-#include "lib/select.h"
-#include "lib/train.h"
+#include "lib/run/phases.h"
+#include "lib/run/pipeline.h"
+#include "lib/method/pretrain.h"
+#include "lib/method/score.h"
+#include "lib/method/select.h"
+#include "lib/method/train.h"
 #include "synthetic.h"
 #include "test_models.h"
 
@@ -222,7 +222,7 @@ TEST(Train, FedAvgWeightsBySampleCount) {
 }
 
 // DataInf's streamed three passes against its formula written out over loop-engine
-// gradients (lib/datainf.h), on batches that split the samples unevenly.
+// gradients (lib/method/datainf.h), on batches that split the samples unevenly.
 TEST(DataInf, MatchesTheDirectFormula) {
   Decoder model = make_model(tiny("lora"), 11);
   perturb_lora(model);
@@ -429,7 +429,7 @@ TEST(Phases, ResumeSkipsWhatEachPhaseFindsDone) {
   cfg.train.local_steps = 2;
   cfg.train.batch_size = 3;
   cfg.score.batch_size = 4;
-  cfg.compare.rows = {Row::kClues, Row::kFull};
+  cfg.compare.rows = {"clues", "full"};
   run_pipeline(cfg, Comm::serial());
   const RunLayout files(cfg.out);
   const std::vector<std::string> kept = {files.base(), files.round(0), files.round(1), files.silo_moments(1, "b"),
@@ -445,20 +445,23 @@ TEST(Phases, ResumeSkipsWhatEachPhaseFindsDone) {
 
   cfg.resume = true;
   auto ctx = make_run_context(cfg, Comm::serial());
-  RunState state = base_model(*ctx);
+  Trainable m = base_model(*ctx);
   EXPECT_EQ(file_id(files.base()), before[0]) << "base.h5 was written again";
-  warm_up(*ctx, state);
+  const auto collab = make_collaboration(collab_env(*ctx), m);
+  const WarmUp warm = warm_up(*ctx, *collab);
   for (size_t i = 1; i <= 3; ++i) EXPECT_EQ(file_id(kept[i]), before[i]) << kept[i] << ": warm-up redid a finished round";
-  EXPECT_TRUE(torch::equal(state.theta, read_flat(H5File::open_read(files.round(1)), "/trainable", state.named)));
-  score_checkpoints(*ctx, state);
+  collab->load_final(1);  // fedavg: the global weights restored from the last round
+  EXPECT_TRUE(torch::equal(flatten(m.params), read_flat(H5File::open_read(files.round(1)), "/trainable", m.named)));
+  const Scores sc = score_checkpoints(*ctx, m, *collab);
   for (size_t i = 4; i <= 5; ++i) EXPECT_EQ(file_id(kept[i]), before[i]) << kept[i] << ": scoring redid a finished set";
-  EXPECT_EQ(state.hosted(1).score, scores);  // from the journals, bit for bit
-  select_samples(*ctx, state);
-  compare_selections(*ctx, state);
+  ASSERT_EQ(sc.mine.size(), 2u);
+  EXPECT_EQ(sc.mine[1].score, scores);  // from the journals, bit for bit
+  const Selection sel = select_samples(*ctx, m, *collab, sc);
+  const Comparison cmp = compare_selections(*ctx, m, *collab, sel);
   for (size_t i = 6; i <= 7; ++i) EXPECT_EQ(file_id(kept[i]), before[i]) << kept[i] << ": a finished row was redone";
-  ASSERT_EQ(state.summary.comparison.size(), 2u);
-  EXPECT_EQ(state.summary.comparison[1].name, "full");
-  write_outputs(*ctx, state);
+  ASSERT_EQ(cmp.rows.size(), 2u);
+  EXPECT_EQ(cmp.rows[1].name, "full");
+  write_outputs(*ctx, m, sc, sel, cmp, warm);
   EXPECT_TRUE(fs::exists(files.report()));
   fs::remove_all(dir);
 }

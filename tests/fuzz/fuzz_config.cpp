@@ -2,7 +2,7 @@
 // and to_ini(): whatever parses must print as INI that parses to the same INI again.
 #include "apps/options.h"
 #include "fuzz_common.h"
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = clues_fuzz::as_file(data, size, ".ini");

@@ -1,10 +1,10 @@
-// libFuzzer: a model folder's config.json (lib/hf_config.h). Whatever is accepted must
+// libFuzzer: a model folder's config.json (lib/model/hf_config.h). Whatever is accepted must
 // describe a model clues can build: positive sizes, heads a multiple of key/value heads,
 // an even head dimension, special tokens inside the vocabulary.
 #include <sys/stat.h>
 
 #include "fuzz_common.h"
-#include "lib/hf_config.h"
+#include "lib/model/hf_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = clues_fuzz::as_file(data, size, ".json");

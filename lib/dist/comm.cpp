@@ -1,0 +1,136 @@
+// MPI-backed communicator (lib/dist/comm.h).
+#include "lib/dist/comm.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "io/error.h"
+
+namespace clues {
+
+Comm Comm::world() {
+  Comm c;
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (init && !fin) {
+    c.mpi_ = true;
+    c.comm_ = MPI_COMM_WORLD;
+    CLUES_MPI_CHECK(MPI_Comm_rank(c.comm_, &c.rank_));
+    CLUES_MPI_CHECK(MPI_Comm_size(c.comm_, &c.size_));
+  }
+  return c;
+}
+
+int Comm::local_rank() const {
+  if (!mpi_) return 0;
+  MPI_Comm node;
+  CLUES_MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  int r = 0;
+  CLUES_MPI_CHECK(MPI_Comm_rank(node, &r));
+  CLUES_MPI_CHECK(MPI_Comm_free(&node));
+  return r;
+}
+
+void Comm::barrier() const {
+  if (mpi_) CLUES_MPI_CHECK(MPI_Barrier(comm_));
+}
+
+namespace {
+// MPI counts are int: move large buffers in pieces.
+constexpr int64_t kChunk = INT_MAX / 2;
+}  // namespace
+
+void Comm::broadcast(void* data, int64_t bytes, int root) const {
+  if (!mpi_) return;
+  auto* p = static_cast<char*>(data);
+  for (int64_t off = 0; off < bytes; off += kChunk) {
+    int n = static_cast<int>(std::min(kChunk, bytes - off));
+    CLUES_MPI_CHECK(MPI_Bcast(p + off, n, MPI_BYTE, root, comm_));
+  }
+}
+
+void Comm::broadcast(std::string& s, int root) const {
+  if (!mpi_) return;
+  int64_t n = static_cast<int64_t>(s.size());
+  broadcast(&n, sizeof n, root);
+  s.resize(static_cast<size_t>(n));
+  broadcast(s.data(), n, root);
+}
+
+double Comm::allreduce_sum(double v) const {
+  double out = v;
+  if (mpi_) CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, comm_));
+  return out;
+}
+
+double Comm::allreduce_max(double v) const {
+  double out = v;
+  if (mpi_) CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, comm_));
+  return out;
+}
+
+int64_t Comm::allreduce_sum(int64_t v) const {
+  int64_t out = v;
+  if (mpi_) CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_SUM, comm_));
+  return out;
+}
+
+bool Comm::all_ok(bool ok) const {
+  int mine = ok ? 1 : 0, all = mine;
+  if (mpi_) CLUES_MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm_));
+  return all == 1;
+}
+
+void Comm::send(const void* data, int64_t bytes, int dest, int tag) const {
+  const auto* p = static_cast<const char*>(data);
+  for (int64_t off = 0; off < bytes; off += kChunk) {
+    int n = static_cast<int>(std::min(kChunk, bytes - off));
+    CLUES_MPI_CHECK(MPI_Send(p + off, n, MPI_BYTE, dest, tag, comm_));
+  }
+}
+
+void Comm::recv(void* data, int64_t bytes, int src, int tag) const {
+  auto* p = static_cast<char*>(data);
+  for (int64_t off = 0; off < bytes; off += kChunk) {
+    int n = static_cast<int>(std::min(kChunk, bytes - off));
+    CLUES_MPI_CHECK(MPI_Recv(p + off, n, MPI_BYTE, src, tag, comm_, MPI_STATUS_IGNORE));
+  }
+}
+
+void Comm::ordered_sum(int64_t n_items, const std::function<int(int64_t)>& owner, int64_t len,
+                       const std::function<void(int64_t, std::vector<float>&)>& produce,
+                       std::vector<float>& out) const {
+  out.assign(static_cast<size_t>(len), 0.0f);
+  std::vector<float> buf(static_cast<size_t>(len));
+  const int64_t bytes = len * static_cast<int64_t>(sizeof(float));
+  constexpr int kTag = 4711;
+  // Owners other than root send their items in index order; root adds all in index order.
+  for (int64_t j = 0; j < n_items; ++j) {
+    const int o = owner(j);
+    if (o == rank_) {
+      std::fill(buf.begin(), buf.end(), 0.0f);
+      produce(j, buf);
+      if (rank_ != 0) send(buf.data(), bytes, 0, kTag);
+    } else if (rank_ == 0) {
+      recv(buf.data(), bytes, o, kTag);
+    }
+    if (rank_ == 0)
+      for (int64_t k = 0; k < len; ++k) out[static_cast<size_t>(k)] += buf[static_cast<size_t>(k)];
+  }
+  broadcast(out.data(), bytes, 0);
+}
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int provided = 0;
+  CLUES_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+}
+
+MpiSession::~MpiSession() {
+  int fin = 0;
+  MPI_Finalized(&fin);
+  if (!fin) MPI_Finalize();
+}
+
+}  // namespace clues

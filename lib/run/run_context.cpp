@@ -1,0 +1,305 @@
+// Building the run context (lib/run/run_context.h): configuration, device, inputs, output folder.
+#include "lib/run/run_context.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+#include <sstream>
+
+#include "clues/build_config.h"
+#include "io/error.h"
+#include "io/files.h"
+#include "io/jsonl.h"
+#include "io/run_inputs.h"
+#include "lib/dist/collect.h"
+#include "lib/model/hf_model.h"
+#include "lib/dist/log.h"
+#include "lib/method/rules.h"
+
+namespace fs = std::filesystem;
+
+namespace clues {
+
+PhaseClock::PhaseClock() : start_(elapsed_s()), last_(start_) {}
+
+void PhaseClock::end(const Comm& comm, const std::string& name) {
+  timings[name] = comm.allreduce_max(elapsed_s() - last_);
+  last_ = elapsed_s();
+}
+
+double PhaseClock::since_start() const { return elapsed_s() - start_; }
+
+std::function<int(int64_t)> RunContext::owner_fn() const {
+  return [this](int64_t j) { return owner(j); };
+}
+
+std::vector<double> RunContext::counts() const {
+  std::vector<double> c;
+  for (const auto& s : silos) c.push_back(static_cast<double>(s.samples));
+  return c;
+}
+
+Decoder RunContext::make_model() const {
+  Decoder m = clues::make_model(cfg.model, cfg.seed);
+  if (!cfg.model.dir.empty()) load_hf_weights(m, cfg.model.dir);
+  return m;
+}
+
+namespace {
+
+std::vector<Encoded> encode_all(const RunContext& ctx, const std::vector<Record>& rs, int64_t* truncated) {
+  std::vector<Encoded> out;
+  out.reserve(rs.size());
+  for (const auto& r : rs) {
+    out.push_back(encode_sample(*ctx.tokenizer, r, ctx.format));
+    if (out.back().truncated && truncated) ++*truncated;
+  }
+  return out;
+}
+
+SiloData load_silo(const RunContext& ctx, const std::string& path, int64_t* truncated = nullptr) {
+  SiloData d;
+  d.records = read_jsonl(path);
+  d.enc = encode_all(ctx, d.records, truncated);
+  return d;
+}
+
+std::string find_path(const std::vector<NamedPath>& v, const std::string& name) {
+  for (const auto& p : v)
+    if (p.name == name) return p.path;
+  return "";
+}
+
+int64_t file_size_or_zero(const std::string& p) {
+  std::error_code ec;
+  auto n = fs::file_size(p, ec);
+  return ec ? 0 : static_cast<int64_t>(n);
+}
+
+// Checks the output folder against --resume / --overwrite and creates it; rank 0 only,
+// after every input was read and checked.
+// Every input file of the run (silos, public sets, tests, labels, pretraining corpus).
+std::vector<std::string> input_files(const Config& cfg) {
+  std::vector<std::string> in = {cfg.anchor};
+  if (!cfg.validation.empty()) in.push_back(cfg.validation);
+  for (const auto& d : cfg.validation_domains) in.push_back(d.path);
+  for (const auto* list : {&cfg.silos, &cfg.tests, &cfg.labels})
+    for (const auto& p : *list) in.push_back(p.path);
+  in.insert(in.end(), cfg.pretrain.corpus.begin(), cfg.pretrain.corpus.end());
+  return in;
+}
+
+// The keys naming input files: they are compared by content (RunInputs files), not as text.
+bool is_path_key(const std::string& k) {
+  return k == "silo" || k == "validation" || k == "anchor" || k == "out" || k == "test" || k == "labels" ||
+         k == "pretrain" || k == "model" || k == "pretrain.cache";
+}
+
+// What this run starts from (collective): the settings that change results, and every
+// input file by content, each hashed where it is read (a silo and its test and labels by
+// the rank hosting it; the public sets, corpus and model folder by rank 0). Rank 0 gets it.
+RunInputs run_inputs_of(const RunContext& ctx) {
+  const Config& cfg = ctx.cfg;
+  RunInputs r;
+  std::string names;
+  for (const auto& s : cfg.silos) names += (names.empty() ? "" : ",") + s.name;
+  r.settings.emplace_back("silos", names);
+  for (const auto& k : config_keys()) {
+    if (!k.recorded || is_path_key(k.name)) continue;
+    std::string v;
+    for (const auto& x : k.get(cfg)) v += (v.empty() ? "" : ",") + x;
+    r.settings.emplace_back(k.name, v);
+  }
+  auto line = [](const InputFile& f) { return f.role + "\t" + f.path + "\t" + std::to_string(f.bytes) + "\t" + f.hash + "\n"; };
+  const auto per_silo = collect<char>(ctx.comm, static_cast<int64_t>(ctx.silos.size()), ctx.owner_fn(), [&](int64_t j) {
+    const auto& s = ctx.silos[static_cast<size_t>(j)];
+    std::string out = line(describe_input("silo " + s.name, s.path));
+    if (auto p = find_path(cfg.tests, s.name); !p.empty()) out += line(describe_input("test " + s.name, p));
+    if (auto p = find_path(cfg.labels, s.name); !p.empty()) out += line(describe_input("labels " + s.name, p));
+    return std::vector<char>(out.begin(), out.end());
+  });
+  if (!ctx.comm.is_root()) return r;
+  for (const auto& v : per_silo) {
+    std::istringstream in(std::string(v.begin(), v.end()));
+    std::string l;
+    while (std::getline(in, l)) {
+      std::istringstream f(l);
+      InputFile x;
+      std::string bytes;
+      std::getline(f, x.role, '\t');
+      std::getline(f, x.path, '\t');
+      std::getline(f, bytes, '\t');
+      std::getline(f, x.hash, '\t');
+      x.bytes = std::stoll(bytes);
+      r.files.push_back(x);
+    }
+  }
+  if (!cfg.validation.empty()) r.files.push_back(describe_input("validation", cfg.validation));
+  for (const auto& d : cfg.validation_domains) r.files.push_back(describe_input("validation " + d.name, d.path));
+  r.files.push_back(describe_input("anchor", cfg.anchor));
+  for (size_t i = 0; i < cfg.pretrain.corpus.size(); ++i)
+    r.files.push_back(describe_input("pretraining corpus " + std::to_string(i + 1), cfg.pretrain.corpus[i]));
+  if (!cfg.model.dir.empty()) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(cfg.model.dir))
+      if (e.is_regular_file()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) r.files.push_back(describe_input("model " + f.filename().string(), f.string()));
+  }
+  return r;
+}
+
+void prepare_output(const Config& cfg, const RunLayout& files, const RunInputs& inputs) {
+  // Inputs inside the output folder could be overwritten or removed by this run.
+  const fs::path out = fs::weakly_canonical(cfg.out);
+  for (const auto& f : input_files(cfg)) {
+    const fs::path p = fs::weakly_canonical(f);
+    auto o = out.begin(), q = p.begin();
+    while (o != out.end() && q != p.end() && *o == *q) ++o, ++q;
+    if (o == out.end())
+      throw InputError("the input " + f + " lies inside the output folder " + cfg.out +
+                       ", which this run writes and may clear: move it out, or choose another --out");
+  }
+  // A folder with files but no clues run in it is someone else's: never write into it.
+  if (!cfg.overwrite && fs::exists(cfg.out) && !fs::is_empty(cfg.out) && !fs::exists(files.run_config()))
+    throw InputError(cfg.out + " holds files but no run of clues (no run_config.ini): choose an empty or new --out, "
+                     "or pass --overwrite to write the run beside them");
+  const bool has_ckpt = fs::exists(files.checkpoints()) && !fs::is_empty(files.checkpoints());
+  if (cfg.overwrite) {
+    for (const auto& e : RunLayout::entries()) fs::remove_all(files.out() + "/" + e);
+  } else if (cfg.resume) {
+    if (fs::exists(files.run_inputs())) {  // by content: paths may differ, contents and settings may not
+      const auto changes = run_input_changes(read_run_inputs(files.run_inputs()), inputs);
+      if (!changes.empty()) {
+        std::string msg = cfg.out + " was started from other inputs or settings; --resume needs the same:";
+        for (size_t i = 0; i < changes.size() && i < 12; ++i) msg += "\n  " + changes[i];
+        if (changes.size() > 12) msg += "\n  ... and " + std::to_string(changes.size() - 12) + " more";
+        throw InputError(msg + "\nHINT: give the same files and settings, or start afresh with --overwrite or another --out");
+      }
+    } else if (fs::exists(files.run_config()) && read_text(files.run_config()) != cfg.to_ini()) {  // a run of an older clues
+      throw InputError(cfg.out + " was started with another configuration (see " + files.run_config() +
+                       "); --resume needs the same settings, or pass --overwrite to start afresh");
+    }
+    fs::remove(files.report());
+  } else if (fs::exists(files.report())) {
+    throw InputError(cfg.out + " already holds a finished run (report.json): pass --overwrite to replace it, "
+                     "or choose another --out");
+  } else if (has_ckpt) {
+    throw InputError(cfg.out + " holds checkpoints of an unfinished run: pass --resume to continue it or "
+                     "--overwrite to start afresh");
+  }
+  make_dirs(files.checkpoints());
+  make_dirs(files.selected_dir());
+  write_text_atomic(files.run_config(), cfg.to_ini());
+  write_run_inputs(files.run_inputs(), inputs);
+}
+
+// Reads this rank's silos (every line is checked), their labels and tests, and the public
+// sets; the silo table's sample counts and the truncation count are shared by all ranks.
+void read_inputs(RunContext& ctx) {
+  const Config& cfg = ctx.cfg;
+  std::vector<int64_t> truncated(1, 0);
+  for (auto& s : ctx.silos) {
+    if (!ctx.hosts(s.index)) continue;
+    s.samples = static_cast<int64_t>(load_silo(ctx, s.path, &truncated[0]).records.size());
+    if (auto lp = find_path(cfg.labels, s.name); !lp.empty()) {
+      s.labels = read_labels(lp);
+      if (static_cast<int64_t>(s.labels.size()) != s.samples)
+        throw InputError(lp + " has " + std::to_string(s.labels.size()) + " labels but silo " + s.name + " (" + s.path +
+                         ") has " + std::to_string(s.samples) + " lines: one label per line is needed");
+    }
+    if (auto tp = find_path(cfg.tests, s.name); !tp.empty()) s.test = encode_all(ctx, read_jsonl(tp), nullptr);
+  }
+  if (!cfg.validation.empty()) ctx.validation.push_back({"", encode_all(ctx, read_jsonl(cfg.validation), nullptr)});
+  for (const auto& d : cfg.validation_domains) ctx.validation.push_back({d.name, encode_all(ctx, read_jsonl(d.path), nullptr)});
+  // Anchors are public: every rank reads them (rank 0 scores them for the global τ).
+  ctx.anchor = encode_all(ctx, read_jsonl(cfg.anchor), nullptr);
+  for (auto& s : ctx.silos) s.samples = static_cast<int64_t>(ctx.comm.allreduce_sum(static_cast<double>(s.samples)));
+  ctx.truncated = ctx.comm.allreduce_sum(truncated[0]);
+}
+
+}  // namespace
+
+SiloData RunContext::load(const SiloEntry& silo) const { return load_silo(*this, silo.path); }
+
+std::vector<int> assign_silos(const std::vector<int64_t>& sizes, int ranks) {
+  std::vector<size_t> order(sizes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
+  std::vector<int64_t> load(static_cast<size_t>(ranks), 0);
+  std::vector<int> owner(sizes.size(), 0);
+  for (size_t s : order) {
+    int best = 0;
+    for (int r = 1; r < ranks; ++r)
+      if (load[static_cast<size_t>(r)] < load[static_cast<size_t>(best)]) best = r;
+    owner[s] = best;
+    load[static_cast<size_t>(best)] += std::max<int64_t>(sizes[s], 1);
+  }
+  return owner;
+}
+
+std::unique_ptr<RunContext> make_run_context(const Config& given, const Comm& world, bool validated) {
+  Config cfg = given;
+  if (!validated) {
+    apply_model_folder(cfg);
+    cfg.validate();
+    check_rule_names(cfg);
+  }
+  auto ctx = std::make_unique<RunContext>();
+  ctx->cfg = cfg;
+  ctx->tokenizer = make_tokenizer(cfg.model);
+  ctx->format = sample_format(cfg.model);
+  ctx->comm = world;
+  ctx->files = RunLayout(cfg.out);
+  torch::set_num_threads(cfg.threads);
+  log0(world, "clues " + std::string(CLUES_VERSION) + " on " + std::to_string(world.size()) +
+                  " rank(s); resolved configuration:\n" + cfg.to_ini());
+  if (!cfg.model.dir.empty())
+    log0(world, "model folder " + cfg.model.dir + ": " + describe_model(cfg.model) + "; tokenizer " + ctx->tokenizer->kind());
+
+  // Device first: a job that cannot run where it was asked stops before any file is touched.
+  ctx->device = pick_device(cfg.device, world);
+  ctx->device_scope = std::make_unique<DeviceScope>(ctx->device);
+  attach_device_link(ctx->comm, ctx->device);
+
+  std::vector<int64_t> sizes;
+  for (const auto& s : cfg.silos) sizes.push_back(file_size_or_zero(s.path));
+  const std::vector<int> owner = assign_silos(sizes, world.size());
+  for (size_t j = 0; j < cfg.silos.size(); ++j) {
+    SiloEntry e;
+    e.index = static_cast<int64_t>(j);
+    e.name = cfg.silos[j].name;
+    e.path = cfg.silos[j].path;
+    e.owner = owner[j];
+    e.bytes = sizes[j];
+    ctx->silos.push_back(std::move(e));
+  }
+  read_inputs(*ctx);
+  {
+    int64_t n = 0, nv = 0;
+    for (const auto& s : ctx->silos) n += s.samples;
+    for (const auto& v : ctx->validation) nv += static_cast<int64_t>(v.samples.size());
+    std::ostringstream os;
+    os << ctx->silos.size() << " silos, " << n << " private samples on " << world.size() << " rank(s); "
+       << nv << " validation" << (ctx->validation.size() > 1 ? " (" + std::to_string(ctx->validation.size()) + " domains)" : "")
+       << ", " << ctx->anchor.size() << " anchor samples";
+    if (ctx->truncated)
+      os << "; " << ctx->truncated << " samples longer than max_seq_len=" << cfg.model.max_seq_len << " truncated";
+    log0(world, os.str());
+  }
+  const RunInputs inputs = run_inputs_of(*ctx);
+  if (world.is_root()) prepare_output(cfg, ctx->files, inputs);
+  world.barrier();
+  ctx->clock.end(world, "load");
+  return ctx;
+}
+
+CollabEnv collab_env(const RunContext& ctx) {
+  CollabEnv env{ctx.cfg, ctx.comm, ctx.files, {}, ctx.counts(), ctx.owner_fn(), nullptr, ctx.device};
+  for (const auto& s : ctx.silos)
+    if (ctx.hosts(s.index)) env.hosted.push_back({s.index, s.name, s.samples});
+  env.load = [&ctx](int64_t j) { return ctx.load(ctx.silos[static_cast<size_t>(j)]).enc; };
+  return env;
+}
+
+}  // namespace clues
