@@ -63,8 +63,13 @@ struct ReportAnchor {
   int64_t samples = 0;
   double mean_score = 0;
 };
+struct ReportSelection {
+  std::string rule, origin, description;
+  Figure loss_weight;
+};
 struct Report {
   Figure threshold;
+  ReportSelection selection;
   std::string collab, threshold_mode, anchor_moments, scope, rank, engine, precondition;
   int ranks = 1;
   int64_t checkpoints = 0, trainable_params = 0, truncated_samples = 0;
@@ -82,13 +87,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportRowSilo, kept, test_loss, perplexity, e
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportRow, macro_test_loss, macro_test_loss_sd, macro_perplexity, macro_exact_match,
                                    pooled, silos)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportAnchor, samples, mean_score)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Report, collab, threshold, threshold_mode, anchor_moments, scope, rank, engine, precondition, ranks,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportSelection, rule, origin, description, loss_weight)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Report, collab, threshold, selection, threshold_mode, anchor_moments, scope, rank, engine, precondition, ranks,
                                    checkpoints, trainable_params, truncated_samples, anchor, silos, pooled, comparison,
                                    timings_s, warnings)
 
 Report make_report(const RunSummary& s, const RunFacts& facts) {
   Report r;
   r.threshold = std::isnan(s.threshold) ? Figure() : Figure(s.threshold);
+  r.selection = {s.selection.rule, s.selection.origin, s.selection.description, figure(s.selection.loss_weight)};
   r.threshold_mode = facts.threshold_mode;
   r.anchor_moments = facts.anchor_moments;
   r.collab = facts.collab;

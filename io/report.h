@@ -37,8 +37,17 @@ struct CompareRow {
   double pooled_auroc = -1, pooled_precision = -1, pooled_recall = -1, pooled_f1 = -1;
 };
 
+// Which selection rule made the run's selection (selected/, the final model), in words.
+struct SelectionInfo {
+  std::string rule;         // select.rank: a rule of the table (lib/method/rules.h)
+  std::string origin;       // "the paper's rule", "this project's rule" or "a baseline"
+  std::string description;  // the rule's help text
+  double loss_weight = -1;  // select.loss_weight where the rule reads it (blend), else -1
+};
+
 struct RunSummary {
   double threshold = 0;
+  SelectionInfo selection;
   std::vector<SiloSummary> silos;  // in --silo order
   double pooled_auroc = -1;
   double pooled_precision = -1, pooled_recall = -1, pooled_f1 = -1;

@@ -4,7 +4,9 @@
 # same data, settings and rank layout (2 ranks), in both collaboration modes with every
 # comparison row; scores.h5 must agree exactly (tests/compare_scores.py at tolerance 0) and
 # report.json in every number but the timings. Not part of ctest: it needs two builds.
-# Usage: tests/same_results.sh OLD/clues NEW/clues [MPIEXEC]
+# IGNORE_KEYS (comma list) leaves report.json keys out of the comparison: those a change
+# adds on purpose (say, IGNORE_KEYS=selection for a build before that key existed).
+# Usage: [IGNORE_KEYS=a,b] tests/same_results.sh OLD/clues NEW/clues [MPIEXEC]
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 old=$(realpath "$1")
@@ -21,10 +23,11 @@ for mode in fedavg merge; do
     "$dir/old-$mode/scores.h5" "$dir/new-$mode/scores.h5" 0
   check "collab=$mode: report.json the same numbers" /usr/bin/python3 - "$dir/old-$mode/report.json" \
     "$dir/new-$mode/report.json" <<'PY'
-import json, sys
+import json, os, sys
+skip = {"timings_s", "seconds"} | set(filter(None, os.environ.get("IGNORE_KEYS", "").split(",")))
 def strip(x):
     if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items() if k not in ("timings_s", "seconds")}
+        return {k: strip(v) for k, v in x.items() if k not in skip}
     if isinstance(x, list):
         return [strip(v) for v in x]
     return x

@@ -332,7 +332,11 @@ TEST(Options, BadValuesNameTheKeyAndTheChoices) {
                      {"score.engine", "\"fast\"", "loop, batched, ghost"});
   expect_input_error([&] { parse_run_options({"--train.rounds", "3x"}, c, help); }, {"train.rounds", "not a number"});
   expect_input_error([&] { parse_run_options({"--seed", "-1"}, c, help); }, {"seed", "out of range"});
-  expect_input_error([&] { parse_run_options({"--compare.rows", "clues,best"}, c, help); }, {"compare.rows", "best"});
+  expect_input_error([&] {  // rule names are checked against the rule table once the options are read
+    Config r;
+    parse_run_options({"--compare.rows", "clues,best"}, r, help);
+    check_rule_names(r);
+  }, {"compare.rows", "best"});
   expect_input_error([&] { parse_run_options({"--no.such", "1"}, c, help); }, {"no.such"});
   // Boost's message template would substitute this name into itself forever (fuzz_config found it).
   const auto ini = write_tmp("placeholder.ini", "[compare]\nrowoption '%canonical_option%'s = clues\n");

@@ -53,7 +53,22 @@ void Config::validate() const {
     }
   }
   require(std::isfinite(score.other_domains), "score.other_domains must be a finite weight");
-  require(!anchor.empty(), "no anchor set: pass --anchor PATH");
+  require(!anchor.empty() || !anchor_domains.empty(), "no anchor set: pass --anchor PATH (or NAME=PATH per silo's domain)");
+  require(anchor.empty() || anchor_domains.empty(), "--anchor takes one pooled PATH or NAME=PATH per domain, not both");
+  {
+    std::set<std::string> domains;
+    for (const auto& d : anchor_domains) {
+      require(is_name(d.name), "anchor domain \"" + d.name + "\" may only hold letters, digits, '_', '-', '.'");
+      require(domains.insert(d.name).second, "two anchor sets are named \"" + d.name + "\": keep one");
+    }
+    for (const auto& s : silos)
+      require(anchor_domains.empty() || domains.count(s.name),
+              "silo \"" + s.name + "\" has no anchor set: with per-domain anchors give --anchor " + s.name +
+                  "=PATH for every silo (its threshold comes from its own domain's anchors)");
+  }
+  require(score.modules.empty() || (score.normalize == Normalize::kNone && score.project_dim == 0),
+          "score.modules restricts the inner product only: it does not combine with score.normalize=unit or "
+          "score.project_dim (their norms and features cover every trainable tensor); drop one of them");
   require(!out.empty(), "no output folder: pass --out DIR");
   std::set<std::string> names;
   for (const auto& s : silos) {
@@ -205,6 +220,12 @@ const std::vector<Choice<LossOn>>& choices<LossOn>() {
   return c;
 }
 template <>
+const std::vector<Choice<TrainOn>>& choices<TrainOn>() {
+  static const std::vector<Choice<TrainOn>> c = {{TrainOn::kSame, "same"}, {TrainOn::kResponse, "response"},
+                                                 {TrainOn::kSequence, "sequence"}};
+  return c;
+}
+template <>
 const std::vector<Choice<Collab>>& choices<Collab>() {
   static const std::vector<Choice<Collab>> c = {{Collab::kFedAvg, "fedavg"}, {Collab::kMerge, "merge"}};
   return c;
@@ -263,6 +284,7 @@ CLUES_ENUM(ThresholdRule)
 CLUES_ENUM(DType)
 CLUES_ENUM(Template)
 CLUES_ENUM(LossOn)
+CLUES_ENUM(TrainOn)
 CLUES_ENUM(Collab)
 CLUES_ENUM(MergeMethod)
 CLUES_ENUM(MergeWeights)

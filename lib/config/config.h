@@ -28,6 +28,7 @@ enum class RopeStyle { kInterleaved, kHalf };          // half: Hugging Face's r
 enum class DType { kFloat32, kBFloat16, kFloat16 };     // compute dtype of the base weights
 enum class Template { kAuto, kPlain, kAlpaca };         // auto: plain (built-in model) or alpaca (--model)
 enum class LossOn { kResponse, kSequence };             // tokens the loss (and every gradient) covers
+enum class TrainOn { kSame, kResponse, kSequence };     // tokens training's loss covers; same: model.loss_on
 enum class Collab { kFedAvg, kMerge };                  // how the silos train together (README: two modes)
 enum class MergeMethod { kTies, kLinear, kTaskArithmetic };  // lib/model/merge.h, as PEFT's add_weighted_adapter
 enum class MergeWeights { kEqual, kSamples };
@@ -96,6 +97,10 @@ struct TrainConfig {
   double eps = 1e-8;
   double weight_decay = 0.0;
   double grad_clip = 1.0;      // 0 disables clipping
+  // Tokens the training loss covers (warm-up and every fine-tuning): same (as model.loss_on,
+  // which every score, loss and evaluation uses) | response | sequence. The research code
+  // trains on the whole sequence and takes scoring gradients on the response only.
+  TrainOn loss_on = TrainOn::kSame;
 };
 
 struct ScoreConfig {
@@ -109,6 +114,11 @@ struct ScoreConfig {
   // domain (same name) and this weight for the others (the paper's research code: 1 or 0).
   double other_domains = 1.0;
   uint64_t project_seed = 0;       // seed of the Rademacher projection matrix
+  // Which trainable tensors enter the score's inner product: empty = all; else names of
+  // modules (q, v, gate, ...) or name prefixes of whole dot-separated parts ("blocks.1",
+  // "blocks.0.q"), matched against the trainable tensors' names (the research code scores
+  // chosen modules' gradients).
+  std::vector<std::string> modules;
 };
 
 struct SelectConfig {
@@ -170,7 +180,8 @@ struct Config {
   std::vector<NamedPath> silos;
   std::string validation;                     // the pooled public validation set (--validation PATH) ...
   std::vector<NamedPath> validation_domains;  // ... or one per domain (--validation NAME=PATH, repeatable)
-  std::string anchor;
+  std::string anchor;                         // the pooled public anchor set (--anchor PATH) ...
+  std::vector<NamedPath> anchor_domains;      // ... or one per domain (--anchor NAME=PATH; NAME: a silo's name)
   std::string out;
   std::vector<NamedPath> tests;    // clean held-out set per silo (evaluation only)
   std::vector<NamedPath> labels;   // ground truth per silo (evaluation only)
@@ -209,6 +220,7 @@ struct ConfigKey {
   bool repeatable = false;  // one value per occurrence (--silo a --silo b)
   bool recorded = true;     // part of to_ini() (run_config.ini, the resume check)
   bool base = false;        // the pretrained base depends on it (pretraining cache key)
+  bool input = false;       // names input files or folders: compared by content on --resume, not as text
   std::function<std::vector<std::string>(const Config&)> get;  // its values as text
   std::function<void(Config&, const std::string&)> set;        // parses one value (appends if repeatable)
 };

@@ -111,26 +111,27 @@ ConfigKey paths_key(const char* name, std::vector<NamedPath> Config::*field, boo
   return k;
 }
 
-// --validation PATH (one pooled set) or NAME=PATH (one per domain, repeatable).
-ConfigKey validation_key() {
+// A public set given as one pooled PATH or as NAME=PATH per domain (repeatable):
+// --validation and --anchor.
+ConfigKey public_set_key(const char* name, std::string Config::*pooled, std::vector<NamedPath> Config::*domains,
+                         const char* help) {
   ConfigKey k;
-  k.name = "validation";
-  k.help = "public high-quality JSONL whose mean gradient defines 'good': one PATH (pooled), or NAME=PATH per "
-           "domain (repeatable; see score.other_domains)";
+  k.name = name;
+  k.help = help;
   k.repeatable = true;
-  k.get = [](const Config& c) {
-    if (!c.validation.empty() || c.validation_domains.empty()) return std::vector<std::string>{c.validation};
+  k.get = [pooled, domains](const Config& c) {
+    if (!(c.*pooled).empty() || (c.*domains).empty()) return std::vector<std::string>{c.*pooled};
     std::vector<std::string> out;
-    for (const auto& d : c.validation_domains) out.push_back(d.name + "=" + d.path);
+    for (const auto& d : c.*domains) out.push_back(d.name + "=" + d.path);
     return out;
   };
-  k.set = [](Config& c, const std::string& v) {
+  k.set = [pooled, domains, n = std::string(name)](Config& c, const std::string& v) {
     const auto eq = v.find('=');
     if (eq != std::string::npos && eq > 0) {
-      c.validation_domains.push_back(parse_named_path(v, true));
+      (c.*domains).push_back(parse_named_path(v, true));
     } else {
-      require(c.validation.empty(), "--validation: give one pooled PATH, or NAME=PATH for each domain");
-      c.validation = v;
+      require((c.*pooled).empty(), "--" + n + ": give one pooled PATH, or NAME=PATH for each domain");
+      c.*pooled = v;
     }
   };
   return k;
@@ -158,6 +159,13 @@ ConfigKey corpus_key() {
   return k;
 }
 
+// A key naming input files or folders (their content, not their names, is what a resume
+// compares).
+ConfigKey input(ConfigKey k) {
+  k.input = true;
+  return k;
+}
+
 // A key left out of to_ini(): it changes no result.
 ConfigKey unrecorded(ConfigKey k) {
   k.recorded = false;
@@ -167,14 +175,18 @@ ConfigKey unrecorded(ConfigKey k) {
 std::vector<ConfigKey> make_keys() {
 #define F(member) [](Config& c) -> auto& { return c.member; }
   std::vector<ConfigKey> k = {
-      paths_key("silo", &Config::silos, false, "private JSONL of one silo, PATH or NAME=PATH (repeatable)"),
-      validation_key(),
-      key("anchor", F(anchor), "public JSONL scored like private data to set the global threshold"),
-      key("out", F(out), "output folder"),
-      key("model", F(model.dir), "a Hugging Face model folder (LLaMA, Mistral, Qwen2: config.json, *.safetensors, tokenizer); default: the built-in model"),
-      paths_key("test", &Config::tests, true, "NAME=PATH: clean held-out JSONL of silo NAME (evaluation only)"),
-      corpus_key(),
-      paths_key("labels", &Config::labels, true, "NAME=PATH: 0 clean / 1 low quality per line of silo NAME (evaluation only)"),
+      input(paths_key("silo", &Config::silos, false, "private JSONL of one silo, PATH or NAME=PATH (repeatable)")),
+      input(public_set_key("validation", &Config::validation, &Config::validation_domains,
+                     "public high-quality JSONL whose mean gradient defines 'good': one PATH (pooled), or NAME=PATH per "
+                     "domain (repeatable; see score.other_domains)")),
+      input(public_set_key("anchor", &Config::anchor, &Config::anchor_domains,
+                     "public JSONL scored like private data to set the threshold: one PATH (pooled), or NAME=PATH per "
+                     "domain, NAME a silo's name (repeatable: each silo's anchors are its own domain's)")),
+      input(key("out", F(out), "output folder")),
+      input(key("model", F(model.dir), "a Hugging Face model folder (LLaMA, Mistral, Qwen2: config.json, *.safetensors, tokenizer); default: the built-in model")),
+      input(paths_key("test", &Config::tests, true, "NAME=PATH: clean held-out JSONL of silo NAME (evaluation only)")),
+      input(corpus_key()),
+      input(paths_key("labels", &Config::labels, true, "NAME=PATH: 0 clean / 1 low quality per line of silo NAME (evaluation only)")),
       key("seed", F(seed), "random seed (model init, data order)"),
       key("threads", F(threads), "LibTorch threads per rank"),
       key("device", F(device), "auto | cpu | cuda: cuda puts each rank on the GPU of its node-local rank (needs a CUDA LibTorch)"),
@@ -208,6 +220,7 @@ std::vector<ConfigKey> make_keys() {
       key("train.eps", F(train.eps), "Adam epsilon", true),
       key("train.weight_decay", F(train.weight_decay), "AdamW decoupled weight decay", true),
       key("train.grad_clip", F(train.grad_clip), "gradient norm clip, 0 = off", true),
+      key("train.loss_on", F(train.loss_on), "tokens training's loss covers: same (as model.loss_on) | response | sequence (the research code: train on the sequence, score the response)"),
       key("score.engine", F(score.engine), "loop (reference, one backward per sample) | batched | ghost (SGD only)"),
       key("score.precondition", F(score.precondition), "adam (m'/sqrt(v'), as LESS) | rms (g/sqrt(v'): no momentum term) | sgd"),
       key("score.moments", F(score.moments), "Adam moments for private samples: silo (each silo's own) | server (the averaged ones, as for anchors)"),
@@ -215,6 +228,7 @@ std::vector<ConfigKey> make_keys() {
       key("score.batch_size", F(score.batch_size), "samples per batch (validation gradient)"),
       key("score.project_dim", F(score.project_dim), "k > 0: write k-dim random projections of the preconditioned gradients to OUT/features/ (batched engine)"),
       key("score.project_seed", F(score.project_seed), "seed of the projection matrix"),
+      key("score.modules", F(score.modules), "trainable tensors entering the score's inner product: empty = all, or modules (q,v,gate,...) or name prefixes (blocks.1, blocks.0.q)"),
       key("score.other_domains", F(score.other_domains), "with --validation NAME=PATH per domain: weight of the other domains' gradients in a silo's target (its own domain: 1)"),
       key("select.threshold", F(select.threshold), "quantile (default: keep what scores at least the anchors' select.quantile) | mean (the mean anchor score) | fixed | ratio"),
       key("select.quantile", F(select.quantile), "quantile of the anchor scores (threshold=quantile; 0.2: the lowest fifth of the clean anchors)"),
@@ -228,7 +242,7 @@ std::vector<ConfigKey> make_keys() {
       key("pretrain.batch_size", F(pretrain.batch_size), "samples per pretraining step", true),
       key("pretrain.lr", F(pretrain.lr), "peak learning rate of pretraining", true),
       key("pretrain.seed", F(pretrain.seed), "seed of the base's initialisation and data order; -1: the run's --seed (a study can vary --seed over one base)"),
-      key("pretrain.cache", F(pretrain.cache), "folder of pretrained bases, reused when corpus and settings match (default $CLUES_CACHE, else $XDG_CACHE_HOME/clues or ~/.cache/clues)"),
+      input(key("pretrain.cache", F(pretrain.cache), "folder of pretrained bases, reused when corpus and settings match (default $CLUES_CACHE, else $XDG_CACHE_HOME/clues or ~/.cache/clues)")),
       rows_key(),
       key("compare.seeds", F(compare.seeds), "fine-tunings per comparison row (data-order seeds seed, seed+1, ...): mean figures and the spread of the macro test loss"),
       key("merge.method", F(merge.method), "collab=merge: ties | linear | task_arithmetic (PEFT's add_weighted_adapter: ties, linear, svd)"),

@@ -32,11 +32,11 @@ using signal::kWarmupLoss;
 
 std::vector<SelectionRule> make_rules() {
   return {
-      {"clues", "the paper's rule: every sample scoring at least the threshold", {kScore}, Picks::kThreshold, false, false,
+      {"clues", "every sample scoring at least the threshold", {kScore}, Picks::kThreshold, false, false,
        [](const RuleInput& in) { return in.signals.at(kScore); },
-       [](const RuleInput& in) { return in.by_score; }},
-      {"blend", "this project's: as many as clues keeps, the best by (1 - select.loss_weight)·percentile of the score + "
-                "select.loss_weight·percentile of the negated warm-up loss",
+       [](const RuleInput& in) { return in.by_score; }, true},
+      {"blend", "as many as clues keeps, the highest by (1 - select.loss_weight) x the CLUES score's percentile + "
+                "select.loss_weight x the percentile of the negated warm-up loss, both within the silo",
        {kScore, kWarmupLoss}, Picks::kCount, false, false,
        [](const RuleInput& in) {
          return blend_ranking(in.signals.at(kScore), in.signals.at(kWarmupLoss), in.cfg.select.loss_weight);
@@ -104,6 +104,16 @@ const SelectionRule& selection_rule(const std::string& name) {
   for (const auto& r : table())
     if (r.name == name) return r;
   throw InputError("\"" + name + "\" is no selection rule; the rules are " + rule_names());
+}
+
+SelectionInfo describe_selection(const Config& cfg) {
+  const SelectionRule& r = selection_rule(cfg.select.rank);
+  SelectionInfo info;
+  info.rule = r.name;
+  info.origin = r.papers ? "the paper's rule" : r.baseline ? "a baseline" : "this project's rule";
+  info.description = r.help;
+  if (r.name == "blend") info.loss_weight = cfg.select.loss_weight;
+  return info;
 }
 
 std::vector<std::string> compare_rows(const CompareConfig& cc, bool labelled) {

@@ -41,7 +41,11 @@ struct SelectionRule {
   bool needs_labels = false;       // runs only where every silo has --labels; never the run's selection
   std::function<std::vector<double>(const RuleInput&)> rank;     // higher is kept first; empty: no ranking
   std::function<std::vector<uint8_t>(const RuleInput&)> select;  // 1 = kept, one per sample
+  bool papers = false;             // the CLUES paper's own rule (the others: this project's or baselines)
 };
+
+// The rule behind select.rank, in words, for the console and report.json.
+SelectionInfo describe_selection(const Config& cfg);
 
 // Every rule, in table order (the comparison's row order).
 const std::vector<SelectionRule>& selection_rules();

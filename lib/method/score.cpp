@@ -1,6 +1,10 @@
 // Reference (loop) scoring engine and the preconditioner (lib/method/score.h).
 #include "lib/method/score.h"
 
+#include <algorithm>
+#include <string>
+
+#include "io/error.h"
 #include "lib/model/batches.h"
 
 namespace clues {
@@ -50,6 +54,45 @@ std::vector<double> score_loop(Decoder& model, const std::vector<Encoded>& sampl
 void accumulate_scores(std::vector<double>& acc, const std::vector<double>& dots, double lr, int64_t checkpoints) {
   TORCH_CHECK(acc.size() == dots.size(), "accumulate_scores: sizes differ");
   for (size_t i = 0; i < dots.size(); ++i) acc[i] += lr * dots[i] / static_cast<double>(checkpoints);
+}
+
+namespace {
+std::vector<std::string> dot_parts(const std::string& s) {
+  std::vector<std::string> out(1);
+  for (char c : s) {
+    if (c == '.')
+      out.emplace_back();
+    else
+      out.back().push_back(c);
+  }
+  return out;
+}
+bool matches(const std::vector<std::string>& name, const std::vector<std::string>& entry) {
+  for (size_t i = 0; i + entry.size() <= name.size(); ++i)
+    if (std::equal(entry.begin(), entry.end(), name.begin() + static_cast<std::ptrdiff_t>(i))) return true;
+  return false;
+}
+}  // namespace
+
+torch::Tensor module_mask(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                          const std::vector<std::string>& modules) {
+  if (modules.empty()) return {};
+  std::vector<torch::Tensor> parts;
+  std::vector<bool> used(modules.size(), false);
+  for (const auto& [name, t] : named) {
+    bool in = false;
+    for (size_t e = 0; e < modules.size(); ++e)
+      if (matches(dot_parts(name), dot_parts(modules[e]))) in = used[e] = true;
+    parts.push_back(torch::full({t.numel()}, in ? 1.0f : 0.0f, torch::TensorOptions().dtype(torch::kFloat32)));
+  }
+  for (size_t e = 0; e < modules.size(); ++e)
+    if (!used[e]) {
+      std::string names;
+      for (size_t i = 0; i < named.size() && i < 6; ++i) names += (i ? ", " : "") + named[i].first;
+      throw InputError("score.modules: \"" + modules[e] + "\" matches no trainable tensor (they are named like " + names +
+                       (named.size() > 6 ? ", ..." : "") + ")");
+    }
+  return torch::cat(parts);
 }
 
 torch::Tensor domain_target(const std::vector<std::string>& domains, const std::vector<torch::Tensor>& gbars,

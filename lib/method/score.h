@@ -49,6 +49,14 @@ std::vector<double> score_loop(Decoder& model, const std::vector<Encoded>& sampl
 // score_i += lr · dot_i / C: one checkpoint's share of the mean over C checkpoints.
 void accumulate_scores(std::vector<double>& acc, const std::vector<double>& dots, double lr, int64_t checkpoints);
 
+// score.modules: a flat mask over the trainable values (1 where the tensor enters the
+// score's inner product), in the order of `named`. An entry matches a tensor when its
+// dot-separated parts appear in the tensor's name as consecutive whole parts ("q" matches
+// "blocks.0.q.lora_A", "blocks.1" every tensor of block 1). Undefined when `modules` is
+// empty (every tensor enters); throws InputError naming an entry that matches nothing.
+torch::Tensor module_mask(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                          const std::vector<std::string>& modules);
+
 // The target ḡ a silo's samples are scored against, from the validation sets' mean
 // gradients (`domains[d]` names set d; one pooled set has domain ""): the pooled one, or
 // Σ_d w_d ḡ_d over the domains (w = 1 for the silo's own domain, `other_domains` else).

@@ -19,6 +19,7 @@ struct Trainable {
   std::vector<torch::Tensor> params;  // the same tensors
   int64_t P = 0;                      // trainable values
   torch::Tensor theta0;               // the base's trainable weights (flat)
+  torch::Tensor score_mask;           // 1 where a value enters the score's inner product (score.modules); undefined: all
 };
 
 }  // namespace clues

@@ -42,6 +42,11 @@ RunSummary run_pipeline(const Config& cfg, const Comm& comm) {
 std::string format_summary(const RunSummary& s) {
   std::ostringstream os;
   char buf[256];
+  if (!s.selection.rule.empty()) {
+    os << "selection: " << s.selection.rule << ", " << s.selection.origin << ": " << s.selection.description;
+    if (s.selection.loss_weight >= 0) os << " (select.loss_weight " << s.selection.loss_weight << ")";
+    os << (s.selection.rule == "clues" ? "\n" : "\nthe paper's rule, every sample scoring at least the threshold, is --select.rank clues\n");
+  }
   if (std::isnan(s.threshold)) {
     os << "threshold: one per silo (select.scope=silo), listed below\n";
   } else {

@@ -47,11 +47,12 @@ Decoder RunContext::make_model() const {
 
 namespace {
 
-std::vector<Encoded> encode_all(const RunContext& ctx, const std::vector<Record>& rs, int64_t* truncated) {
+std::vector<Encoded> encode_all(const RunContext& ctx, const std::vector<Record>& rs, int64_t* truncated,
+                                const SampleFormat* format = nullptr) {
   std::vector<Encoded> out;
   out.reserve(rs.size());
   for (const auto& r : rs) {
-    out.push_back(encode_sample(*ctx.tokenizer, r, ctx.format));
+    out.push_back(encode_sample(*ctx.tokenizer, r, format ? *format : ctx.format));
     if (out.back().truncated && truncated) ++*truncated;
   }
   return out;
@@ -80,19 +81,15 @@ int64_t file_size_or_zero(const std::string& p) {
 // after every input was read and checked.
 // Every input file of the run (silos, public sets, tests, labels, pretraining corpus).
 std::vector<std::string> input_files(const Config& cfg) {
-  std::vector<std::string> in = {cfg.anchor};
+  std::vector<std::string> in;
+  if (!cfg.anchor.empty()) in.push_back(cfg.anchor);
+  for (const auto& d : cfg.anchor_domains) in.push_back(d.path);
   if (!cfg.validation.empty()) in.push_back(cfg.validation);
   for (const auto& d : cfg.validation_domains) in.push_back(d.path);
   for (const auto* list : {&cfg.silos, &cfg.tests, &cfg.labels})
     for (const auto& p : *list) in.push_back(p.path);
   in.insert(in.end(), cfg.pretrain.corpus.begin(), cfg.pretrain.corpus.end());
   return in;
-}
-
-// The keys naming input files: they are compared by content (RunInputs files), not as text.
-bool is_path_key(const std::string& k) {
-  return k == "silo" || k == "validation" || k == "anchor" || k == "out" || k == "test" || k == "labels" ||
-         k == "pretrain" || k == "model" || k == "pretrain.cache";
 }
 
 // What this run starts from (collective): the settings that change results, and every
@@ -105,7 +102,7 @@ RunInputs run_inputs_of(const RunContext& ctx) {
   for (const auto& s : cfg.silos) names += (names.empty() ? "" : ",") + s.name;
   r.settings.emplace_back("silos", names);
   for (const auto& k : config_keys()) {
-    if (!k.recorded || is_path_key(k.name)) continue;
+    if (!k.recorded || k.input) continue;  // input files are compared by content below
     std::string v;
     for (const auto& x : k.get(cfg)) v += (v.empty() ? "" : ",") + x;
     r.settings.emplace_back(k.name, v);
@@ -136,7 +133,8 @@ RunInputs run_inputs_of(const RunContext& ctx) {
   }
   if (!cfg.validation.empty()) r.files.push_back(describe_input("validation", cfg.validation));
   for (const auto& d : cfg.validation_domains) r.files.push_back(describe_input("validation " + d.name, d.path));
-  r.files.push_back(describe_input("anchor", cfg.anchor));
+  if (!cfg.anchor.empty()) r.files.push_back(describe_input("anchor", cfg.anchor));
+  for (const auto& d : cfg.anchor_domains) r.files.push_back(describe_input("anchor " + d.name, d.path));
   for (size_t i = 0; i < cfg.pretrain.corpus.size(); ++i)
     r.files.push_back(describe_input("pretraining corpus " + std::to_string(i + 1), cfg.pretrain.corpus[i]));
   if (!cfg.model.dir.empty()) {
@@ -212,8 +210,14 @@ void read_inputs(RunContext& ctx) {
   }
   if (!cfg.validation.empty()) ctx.validation.push_back({"", encode_all(ctx, read_jsonl(cfg.validation), nullptr)});
   for (const auto& d : cfg.validation_domains) ctx.validation.push_back({d.name, encode_all(ctx, read_jsonl(d.path), nullptr)});
-  // Anchors are public: every rank reads them (rank 0 scores them for the global τ).
-  ctx.anchor = encode_all(ctx, read_jsonl(cfg.anchor), nullptr);
+  // Anchors are public: every rank reads them (rank 0 scores them for the global τ). Per
+  // domain, the pooled set is every domain's in --anchor order.
+  if (!cfg.anchor.empty()) ctx.anchor = encode_all(ctx, read_jsonl(cfg.anchor), nullptr);
+  for (const auto& d : cfg.anchor_domains) {
+    auto& set = ctx.anchor_domains[d.name] = encode_all(ctx, read_jsonl(d.path), nullptr);
+    if (set.empty()) throw InputError(d.path + " (the anchors of " + d.name + ") has no samples");
+    ctx.anchor.insert(ctx.anchor.end(), set.begin(), set.end());
+  }
   for (auto& s : ctx.silos) s.samples = static_cast<int64_t>(ctx.comm.allreduce_sum(static_cast<double>(s.samples)));
   ctx.truncated = ctx.comm.allreduce_sum(truncated[0]);
 }
@@ -221,6 +225,22 @@ void read_inputs(RunContext& ctx) {
 }  // namespace
 
 SiloData RunContext::load(const SiloEntry& silo) const { return load_silo(*this, silo.path); }
+
+std::vector<Encoded> RunContext::training_samples(const SiloEntry& silo) const {
+  if (train_format.loss_on == format.loss_on) return load(silo).enc;
+  return encode_all(*this, read_jsonl(silo.path), nullptr, &train_format);
+}
+
+const std::vector<Encoded>& RunContext::anchors_of(const std::string& silo) const {
+  const auto it = anchor_domains.find(silo);
+  return it == anchor_domains.end() ? anchor : it->second;
+}
+
+const std::string& RunContext::anchor_path_of(const std::string& silo) const {
+  for (const auto& d : cfg.anchor_domains)
+    if (d.name == silo) return d.path;
+  return cfg.anchor;
+}
 
 std::vector<int> assign_silos(const std::vector<int64_t>& sizes, int ranks) {
   std::vector<size_t> order(sizes.size());
@@ -249,6 +269,9 @@ std::unique_ptr<RunContext> make_run_context(const Config& given, const Comm& wo
   ctx->cfg = cfg;
   ctx->tokenizer = make_tokenizer(cfg.model);
   ctx->format = sample_format(cfg.model);
+  ctx->train_format = ctx->format;
+  if (cfg.train.loss_on != TrainOn::kSame)
+    ctx->train_format.loss_on = cfg.train.loss_on == TrainOn::kSequence ? LossOn::kSequence : LossOn::kResponse;
   ctx->comm = world;
   ctx->files = RunLayout(cfg.out);
   torch::set_num_threads(cfg.threads);
@@ -298,7 +321,7 @@ CollabEnv collab_env(const RunContext& ctx) {
   CollabEnv env{ctx.cfg, ctx.comm, ctx.files, {}, ctx.counts(), ctx.owner_fn(), nullptr, ctx.device};
   for (const auto& s : ctx.silos)
     if (ctx.hosts(s.index)) env.hosted.push_back({s.index, s.name, s.samples});
-  env.load = [&ctx](int64_t j) { return ctx.load(ctx.silos[static_cast<size_t>(j)]).enc; };
+  env.load = [&ctx](int64_t j) { return ctx.training_samples(ctx.silos[static_cast<size_t>(j)]); };
   return env;
 }
 

@@ -69,10 +69,12 @@ struct RunContext {
     std::vector<Encoded> samples;
   };
   std::vector<ValidationSet> validation;
-  std::vector<Encoded> anchor;        // public: scored like private data, for the threshold
+  std::vector<Encoded> anchor;        // public: scored like private data, for the threshold (every domain's, pooled)
+  std::map<std::string, std::vector<Encoded>> anchor_domains;  // --anchor NAME=PATH: each silo's own domain's
   int64_t truncated = 0;              // samples of all silos cut to model.max_seq_len
   std::shared_ptr<const Tokenizer> tokenizer;  // bytes, or the model folder's
-  SampleFormat format;                // prompt template, loss coverage, length cap
+  SampleFormat format;                // prompt template, loss coverage, length cap (scores, losses, evaluation)
+  SampleFormat train_format;          // the same with train.loss_on's coverage (training)
   PhaseClock clock;
 
   int owner(int64_t silo) const { return silos[static_cast<size_t>(silo)].owner; }
@@ -84,6 +86,11 @@ struct RunContext {
   // pretraining), or the model folder's weights (LoRA adapters from the seed).
   Decoder make_model() const;
   SiloData load(const SiloEntry& silo) const;
+  // A silo's samples as training sees them (train.loss_on).
+  std::vector<Encoded> training_samples(const SiloEntry& silo) const;
+  // The anchors silo `silo` is judged against: its domain's (--anchor NAME=PATH), or the pooled set.
+  const std::vector<Encoded>& anchors_of(const std::string& silo) const;
+  const std::string& anchor_path_of(const std::string& silo) const;  // for messages
 };
 
 // Which rank hosts each silo: longest-processing-time assignment by input file size, so

@@ -7,6 +7,7 @@
 #include "lib/dist/log.h"
 #include "lib/run/phases.h"
 #include "lib/method/pretrain.h"
+#include "lib/method/score.h"
 
 namespace clues {
 
@@ -30,6 +31,12 @@ Trainable base_model(RunContext& ctx) {
     write_h5_file(ctx.files.base(), [&](H5File& f) { write_tensors(f, "/params", all); });
   }
   m.theta0 = flatten(m.params);
+  m.score_mask = module_mask(m.named, cfg.score.modules);  // a bad entry stops the run before any training
+  if (m.score_mask.defined()) {
+    m.score_mask = m.score_mask.to(ctx.device);
+    log0(ctx.comm, "score.modules: " + std::to_string(m.score_mask.sum().item<int64_t>()) + " of " + std::to_string(m.P) +
+                       " trainable values enter the scores");
+  }
   return m;
 }
 

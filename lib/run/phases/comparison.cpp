@@ -121,6 +121,12 @@ Comparison compare_selections(RunContext& ctx, Trainable& m, Collaboration& coll
     log0(comm, "comparison skipped: it needs a clean held-out set for every silo (--test NAME=PATH)");
     rows.clear();
   }
+  const auto& table = selection_rules();
+  const auto papers = std::find_if(table.begin(), table.end(), [](const SelectionRule& r) { return r.papers; });
+  if (!rows.empty() && papers != table.end() && std::find(rows.begin(), rows.end(), papers->name) == rows.end()) {
+    log0(comm, "comparison: the paper's rule (" + papers->name + ") is always one of the rows");
+    rows.insert(rows.begin(), papers->name);
+  }
   const auto S = static_cast<int64_t>(ctx.silos.size());
   const int64_t K = ctx.cfg.compare.seeds;
   const double t_cmp = elapsed_s();

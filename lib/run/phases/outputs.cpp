@@ -69,7 +69,7 @@ void write_scores(RunContext& ctx, const Scores& scores, const Selection& sel) {
     SiloColumns c;
     c.name = e.name;
     c.samples = e.samples;
-    c.anchors = static_cast<int64_t>(ctx.anchor.size());
+    c.anchors = static_cast<int64_t>(ctx.anchors_of(e.name).size());
     c.threshold = sel.silo_tau[static_cast<size_t>(e.index)];
     c.here = ctx.hosts(e.index);
     for (const auto& s : sel.mine)
@@ -80,9 +80,12 @@ void write_scores(RunContext& ctx, const Scores& scores, const Selection& sel) {
       }
     cols.push_back(c);
   }
-  // The anchor scores behind the threshold: one set (server moments) or every silo's.
-  const auto anchors = static_cast<int64_t>(ctx.anchor.size()) *
-                       (ctx.cfg.select.anchor_moments == Moments::kSilo ? static_cast<int64_t>(ctx.silos.size()) : 1);
+  // The anchor scores behind the threshold: one set (server moments) or every silo's own.
+  int64_t anchors = static_cast<int64_t>(ctx.anchor.size());
+  if (ctx.cfg.select.anchor_moments == Moments::kSilo) {
+    anchors = 0;
+    for (const auto& e : ctx.silos) anchors += static_cast<int64_t>(ctx.anchors_of(e.name).size());
+  }
   write_scores_file(ctx.files.scores(), ctx.comm.raw(), sel.columns, cols, anchors, sel.anchor_score,
                     static_cast<int64_t>(scores.lrs.size()), scores.lrs, sel.tau, ctx.cfg.to_ini());
 }
@@ -118,6 +121,7 @@ RunSummary write_outputs(RunContext& ctx, const Trainable& m, const Scores& scor
   RunSummary summary;
   if (comm.is_root()) summary = summarise(ctx, sel, warnings);
   summary.threshold = sel.tau;
+  summary.selection = describe_selection(ctx.cfg);
   summary.comparison = cmp.rows;
   write_scores(ctx, scores, sel);
   ctx.clock.end(comm, "output");

@@ -46,18 +46,19 @@ class CheckpointScorer {
                        project(gbars_[d].unsqueeze(0), project_dim(), ctx.cfg.score.project_seed));
   }
 
+  // Restricted to score.modules where given (the inner product then covers only them).
   torch::Tensor target_for(const std::string& silo) const {
-    return domain_target(domains_, gbars_, silo, ctx_.cfg.score.other_domains);
+    return masked(domain_target(domains_, gbars_, silo, ctx_.cfg.score.other_domains));
   }
   // The anchors' target for the global threshold: the silos' targets weighted by sample count.
   torch::Tensor anchor_target() const {
-    if (gbars_.size() == 1 && ctx_.validation[0].domain.empty()) return gbars_[0];
+    if (gbars_.size() == 1 && ctx_.validation[0].domain.empty()) return masked(gbars_[0]);
     const auto counts = ctx_.counts();
     double total = 0;
     for (double n : counts) total += n;
     torch::Tensor t = torch::zeros_like(gbars_[0]);
     for (const auto& s : ctx_.silos) t += target_for(s.name) * (counts[static_cast<size_t>(s.index)] / total);
-    return t;
+    return t;  // each silo's target is masked already
   }
   // Γ of the server's averaged moments, read from the round file when first needed (the
   // anchors on rank 0, or every silo with score.moments=server).
@@ -122,6 +123,7 @@ class CheckpointScorer {
   }
 
  private:
+  torch::Tensor masked(const torch::Tensor& t) const { return m_.score_mask.defined() ? t * m_.score_mask : t; }
   int64_t project_dim() const { return ctx_.cfg.score.project_dim; }
 
   // Stops the job at the first NaN or infinite score, naming the sample and what to try.
@@ -176,11 +178,12 @@ Scores score_checkpoints(RunContext& ctx, Trainable& m, Collaboration& collab) {
   int64_t work = ctx.comm.is_root() && !silo_anchors ? n_anchor : 0;
   for (const auto& e : ctx.silos)
     if (ctx.hosts(e.index)) {
-      work += e.samples + (silo_anchors ? n_anchor : 0);
+      const auto own_anchors = static_cast<int64_t>(ctx.anchors_of(e.name).size());
+      work += e.samples + (silo_anchors ? own_anchors : 0);
       SiloScores s;
       s.silo = e.index;
       s.score.assign(static_cast<size_t>(e.samples), 0.0);
-      s.anchor_score.assign(silo_anchors ? ctx.anchor.size() : 0, 0.0);
+      s.anchor_score.assign(silo_anchors ? static_cast<size_t>(own_anchors) : 0, 0.0);
       out.mine.push_back(std::move(s));
     }
   auto hosted = [&](int64_t j) -> SiloScores& {
@@ -202,10 +205,13 @@ Scores score_checkpoints(RunContext& ctx, Trainable& m, Collaboration& collab) {
                                        : scorer.preconditioner(H5File::open_read(ctx.files.silo_moments(c, e.name)), "");
         const torch::Tensor target = scorer.target_for(e.name);
         scorer.accumulate(ctx.load(e).enc, target, pre, s.score, "silo_" + e.name, e.path);
-        if (silo_anchors) scorer.accumulate(ctx.anchor, target, pre, s.anchor_score, "anchor_for_" + e.name, cfg.anchor);
+        if (silo_anchors)
+          scorer.accumulate(ctx.anchors_of(e.name), target, pre, s.anchor_score, "anchor_for_" + e.name,
+                            ctx.anchor_path_of(e.name));
       }
       if (judge.server && ctx.comm.is_root() && !silo_anchors)
-        scorer.accumulate(ctx.anchor, scorer.anchor_target(), scorer.server(), out.server_anchor, "anchor", cfg.anchor);
+        scorer.accumulate(ctx.anchor, scorer.anchor_target(), scorer.server(), out.server_anchor, "anchor",
+                          cfg.anchor.empty() ? "the pooled anchors" : cfg.anchor);
     }
     failpoint("scored_checkpoint", ctx.comm.rank());
   }

@@ -41,7 +41,7 @@ void compute_signals(RunContext& ctx, Trainable& m, Collaboration& collab, const
   auto losses = sample_loss_columns(m.model, d.enc, batch);  // one pass: mean and largest token loss
   s.signals[signal::kWarmupLoss] = std::move(losses.mean);
   s.signals[signal::kMaxTokenLoss] = std::move(losses.max_token);
-  s.anchor_loss = sample_losses(m.model, ctx.anchor, batch);
+  s.anchor_loss = sample_losses(m.model, ctx.anchors_of(e.name), batch);
   std::vector<Encoded> alone;
   for (const auto& x : d.enc) alone.push_back(answer_alone(x, ctx.cfg.model.bos_id));
   s.signals[signal::kIfd] = ifd(s.signals.at(signal::kWarmupLoss), sample_losses(m.model, alone, batch));
@@ -52,8 +52,9 @@ void compute_signals(RunContext& ctx, Trainable& m, Collaboration& collab, const
       domains.push_back(v.domain);
       gbars.push_back(mean_grad(m.model, v.samples, batch));
     }
-    s.signals[signal::kDatainf] = datainf_influence(
-        m.model, d.enc, domain_target(domains, gbars, e.name, ctx.cfg.score.other_domains), batch, ctx.cfg.model.max_seq_len);
+    torch::Tensor target = domain_target(domains, gbars, e.name, ctx.cfg.score.other_domains);
+    if (m.score_mask.defined()) target = target * m.score_mask;  // score.modules
+    s.signals[signal::kDatainf] = datainf_influence(m.model, d.enc, target, batch, ctx.cfg.model.max_seq_len);
   }
 }
 
