@@ -118,6 +118,12 @@ std::string hf_name(const std::string& name) {
   return module.empty() ? "" : module + name.substr(dot);
 }
 
+void check_hf_weight_files(const std::string& dir) {
+  std::set<std::string> files;
+  for (const auto& [name, file] : weight_files(dir)) files.insert(file);
+  for (const auto& f : files) SafetensorsFile check(f);  // maps the file and checks its header against its size
+}
+
 void load_hf_weights(Decoder& model, const std::string& dir) {
   const auto where = weight_files(dir);
   std::map<std::string, torch::Tensor> targets;  // hf name -> parameter

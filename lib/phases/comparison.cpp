@@ -86,8 +86,10 @@ torch::Tensor merge_silos(RunContext& ctx, RunState& run, const std::vector<Loca
                           const std::vector<double>& counts, uint64_t seed) {
   const Config& cfg = ctx.cfg;
   for (int64_t r = 0; r < cfg.train.rounds; ++r)
-    for (const auto& l : locals)
-      if (counts[static_cast<size_t>(l.index)] > 0) solo_round(ctx.comm, run.model, l, cfg.train, seed, r);
+    agree_on_errors(ctx.comm, [&] {  // divergence on any rank: one message, every rank stops
+      for (const auto& l : locals)
+        if (counts[static_cast<size_t>(l.index)] > 0) solo_round(ctx.comm, run.model, l, cfg.train, seed, r);
+    });
   std::map<int64_t, const LocalSilo*> hosted;
   for (const auto& l : locals) hosted[l.index] = &l;
   const auto S = static_cast<int64_t>(ctx.silos.size());

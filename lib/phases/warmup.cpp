@@ -116,7 +116,9 @@ void warm_up(RunContext& ctx, RunState& run) {
     if (cfg.collab == Collab::kMerge) {  // each silo alone, from its own weights
       double loss = 0, total = 0;
       for (double n : counts) total += n;
-      for (const auto& l : locals) loss += counts[static_cast<size_t>(l.index)] / total * solo_round(ctx.comm, run.model, l, tc, cfg.seed, r);
+      agree_on_errors(ctx.comm, [&] {  // divergence on any rank: one message, every rank stops
+        for (const auto& l : locals) loss += counts[static_cast<size_t>(l.index)] / total * solo_round(ctx.comm, run.model, l, tc, cfg.seed, r);
+      });
       rr.loss = ctx.comm.allreduce_sum(loss);
     } else {
       rr = federated_round(ctx.comm, run.model, locals, counts, ctx.owner_fn(), run.theta, tc, cfg.seed, r, true);
