@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
         } catch (const clues::InputError& e) {
           std::cerr << "clues: error: " << e.what() << std::endl;
           rc = 2;
+        } catch (const std::exception& e) {  // one process: no rank to name
+          std::cerr << "clues: error: " << e.what() << std::endl;
+          rc = 1;
         }
       }
       comm.broadcast(&rc, sizeof rc);
@@ -83,7 +86,15 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     const bool input = dynamic_cast<const clues::InputError*>(&e) != nullptr;
-    std::cerr << "clues: error on rank " << clues::world_rank() << ": " << e.what() << std::endl;
+    const auto* shared = dynamic_cast<const clues::Error*>(&e);
+    if (shared != nullptr && shared->every_rank()) {
+      // Every rank raised it together (clues::agree_on_errors): one message, and every rank
+      // leaves with the same status, so no MPI_Abort and no banner of Open MPI's below it.
+      if (comm.is_root()) std::cerr << "clues: error: " << e.what() << std::endl;
+      return input ? 2 : 1;
+    }
+    std::cerr << "clues: error" << (comm.size() > 1 ? " on rank " + std::to_string(clues::world_rank()) : std::string())
+              << ": " << e.what() << std::endl;
     if (comm.size() > 1) MPI_Abort(MPI_COMM_WORLD, input ? 2 : 1);
     return input ? 2 : 1;
   }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 #include <iostream>
 
@@ -135,15 +136,43 @@ int run_tokenize_command(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+// --out of clues merge: a folder that is none of the adapters (nor inside one, nor holds
+// one), and holds no adapter unless --overwrite says to replace it.
+void check_merge_out(const std::string& out, const std::vector<std::string>& dirs, bool overwrite) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+    throw InputError("--out " + out + " is a file, not a folder: give the folder the merged adapter is written to");
+  auto canon = [](const std::string& p) {
+    std::error_code e;
+    auto c = fs::weakly_canonical(p, e);
+    return (e ? fs::absolute(p) : c).lexically_normal().string() + "/";
+  };
+  for (const auto& d : dirs) {
+    const std::string a = canon(out), b = canon(d);
+    if (a.rfind(b, 0) == 0 || b.rfind(a, 0) == 0)
+      throw InputError("--out " + out + " is, holds or lies inside the adapter " + d +
+                       " being merged, which the merge would overwrite: choose a folder of its own");
+  }
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"})
+    if (!overwrite && fs::exists(fs::path(out) / f))
+      throw InputError("--out " + out + " already holds an adapter (" + f + "): pass --overwrite to replace it, or "
+                       "choose another folder");
+}
+}  // namespace
+
 int run_merge_command(const std::vector<std::string>& args) {
   po::options_description d(
       "clues merge: merge PEFT LoRA adapters of one base into one, as PEFT's add_weighted_adapter does\n"
       "usage: clues merge --out DIR [--method ties] [--density 0.2] [--weights 1,1,...] ADAPTER_DIR...");
   std::string out, method = "ties", weights;
   double density = 0.2;
+  bool overwrite = false;
   std::vector<std::string> dirs;
   d.add_options()("help,h", "print this help")
       ("out", po::value(&out)->required(), "folder of the merged adapter (adapter_config.json, adapter_model.safetensors)")
+      ("overwrite", po::bool_switch(&overwrite), "replace an adapter that --out already holds")
       ("method", po::value(&method)->default_value(method), "ties | linear | task_arithmetic (PEFT's ties, linear, svd)")
       ("density", po::value(&density)->default_value(density, "0.2"), "ties: share of each task tensor kept")
       ("weights", po::value(&weights), "one weight per adapter, comma-separated (default: 1 each)")
@@ -176,7 +205,12 @@ int run_merge_command(const std::vector<std::string>& args) {
       w.push_back(x);
     }
   }
-  merge_peft_adapters(dirs, w, m, density, out);
+  check_merge_out(out, dirs, overwrite);
+  try {
+    merge_peft_adapters(dirs, w, m, density, out);
+  } catch (const c10::Error& e) {
+    throw Error(std::string("LibTorch: ") + e.what_without_backtrace());
+  }
   std::cerr << "merged " << dirs.size() << " adapters (" << method << ") into " << out << "\n";
   return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -97,10 +98,18 @@ bool parse_run_options(const std::vector<std::string>& args, Config& cfg, std::s
     }
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
+      // A folder opens as a stream that reads nothing: the run would go on with defaults.
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec))
+        throw InputError("--config " + path + " is a folder: give the INI file itself (NAME = VALUE lines)");
+      if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+        throw InputError("--config " + path + " is not a regular file (a FIFO or device?): give the INI file itself");
       std::ifstream in(path);
-      if (!in) throw InputError("cannot open config file " + path);
+      if (!in) throw InputError("cannot open config file " + path + ": check the path");
       // "silo" etc. may repeat in the file; they are added to any given on the command line.
       po::store(po::parse_config_file(in, all), vm);
+      if (in.bad()) throw InputError("cannot read config file " + path);
+      cfg.config_file = path;
     }
     po::notify(vm);
   } catch (const po::error_with_option_name& e) {

@@ -13,13 +13,19 @@ int world_rank();
 // Base of every error clues throws on purpose.
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
+  explicit Error(const std::string& what, bool every_rank = false) : std::runtime_error(what), every_rank_(every_rank) {}
+  // True when every rank of the job raised this error at the same point (lib/comm.h
+  // agree_on_errors): main prints it once, on rank 0, and every rank leaves without MPI_Abort.
+  bool every_rank() const { return every_rank_; }
+
+ private:
+  bool every_rank_;
 };
 
 // Something in the user's input (files, options) is wrong; the message says what to fix.
 class InputError : public Error {
  public:
-  explicit InputError(const std::string& what) : Error(what) {}
+  explicit InputError(const std::string& what, bool every_rank = false) : Error(what, every_rank) {}
 };
 
 // A file could not be read or written (HDF5, file system).
@@ -31,7 +37,7 @@ class IoError : public Error {
 // A loss, gradient, optimizer state or score is NaN or infinite: training diverged.
 class NumericalError : public Error {
  public:
-  explicit NumericalError(const std::string& what) : Error(what) {}
+  explicit NumericalError(const std::string& what, bool every_rank = false) : Error(what, every_rank) {}
 };
 
 // An MPI call failed.

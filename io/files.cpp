@@ -32,12 +32,16 @@ void commit_file(const std::string& tmp, const std::string& path) {
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string tmp = temp_path_for(path);
-  {
+  try {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw IoError("cannot open " + tmp + " for writing: check the output folder's permissions and space");
     write(out);
-    out.flush();
-    if (!out) throw IoError("writing " + tmp + " failed (disk full?)");
+    out.close();  // flushes: a failure here is a write that did not reach the file
+    if (!out) throw IoError("writing " + path + " failed (is the disk full?); nothing of it was kept");
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
   }
   commit_file(tmp, path);
 }
@@ -71,8 +75,9 @@ void append_journal(const std::string& path, const std::vector<double>& values) 
     p += w;
     left -= static_cast<size_t>(w);
   }
-  ::fsync(fd);
-  ::close(fd);
+  const bool synced = ::fsync(fd) == 0 || errno == EINVAL;  // EINVAL: a file system without fsync
+  const std::string why = std::strerror(errno);
+  if (::close(fd) != 0 || !synced) throw IoError("cannot append to " + path + ": " + (synced ? std::strerror(errno) : why));
 }
 
 std::vector<double> read_journal(const std::string& path, size_t record) {

@@ -1,7 +1,12 @@
 // HDF5 RAII layer (io/h5.h).
 #include "io/h5.h"
 
+#include <unistd.h>
+
+#include <exception>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "io/error.h"
 #include "io/files.h"
@@ -19,10 +24,15 @@ H5Handle& H5Handle::operator=(H5Handle&& o) noexcept {
 }
 
 void H5Handle::reset() noexcept {
-  if (id_ >= 0 && closer_) {
-    if (closer_(id_) < 0) std::cerr << "warning: closing an HDF5 handle failed\n";
-  }
+  // While an exception unwinds, it is the report: a close failing after it says nothing new.
+  if (close() < 0 && std::uncaught_exceptions() == 0) std::cerr << "warning: closing an HDF5 handle failed\n";
+}
+
+herr_t H5Handle::close() noexcept {
+  herr_t rc = 0;
+  if (id_ >= 0 && closer_) rc = closer_(id_);
   id_ = -1;
+  return rc;
 }
 
 namespace {
@@ -33,10 +43,22 @@ H5Handle lcpl_with_parents() {
   return p;
 }
 
-// Silences HDF5's own error stack printing: we report failures ourselves.
+// Silences HDF5's own error stack printing: we report failures ourselves. And no library
+// shutdown at exit: a file whose close failed (a full disk) stays half-closed in HDF5's id
+// table, and closing it again there crashes (HDF5 1.10); every file is closed by its owner.
 struct QuietHdf5 {
-  QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+  QuietHdf5() {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
 };
+
+// Closes a handle that a write went through, now: HDF5 flushes on close, and a close that
+// fails (a full disk) means the write did not reach the file.
+void close_written(H5Handle& h, const std::string& what, const std::string& file) {
+  if (h.close() < 0)
+    throw IoError("HDF5 could not close " + what + " in " + file + ": a write did not reach the disk (is it full?)");
+}
 const QuietHdf5 quiet_hdf5;
 
 }  // namespace
@@ -70,12 +92,14 @@ void H5File::create_dataset(const std::string& path, Type type, hsize_t n) {
   H5Handle ds(CLUES_H5_CHECK(H5Dcreate2(file_.get(), path.c_str(), native(type), space.get(), lcpl.get(),
                                         H5P_DEFAULT, H5P_DEFAULT)),
               H5Dclose);
+  close_written(ds, "dataset " + path, path_);
 }
 
 int H5File::write_collective(const std::string& path, Type type, const void* data, bool holder) {
   H5Handle ds(CLUES_H5_CHECK(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT)), H5Dclose);
   if (!parallel_) {
     if (holder) CLUES_H5_CHECK(H5Dwrite(ds.get(), native(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    close_written(ds, "dataset " + path, path_);
     return 0;
   }
   H5Handle fspace(CLUES_H5_CHECK(H5Dget_space(ds.get())), H5Sclose);
@@ -94,7 +118,17 @@ int H5File::write_collective(const std::string& path, Type type, const void* dat
                           holder && data ? data : zero));
   H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
   CLUES_H5_CHECK(H5Pget_mpio_actual_io_mode(dxpl.get(), &mode));
+  close_written(ds, "dataset " + path, path_);
   return static_cast<int>(mode);
+}
+
+void H5File::close() {
+  if (!file_.valid()) return;
+  const bool flushed = H5Fflush(file_.get(), H5F_SCOPE_LOCAL) >= 0;
+  const bool closed = file_.close() >= 0;  // the handle is empty afterwards either way
+  if (!flushed || !closed)
+    throw IoError(std::string(flushed ? "closing" : "flushing") + " the HDF5 file " + path_ +
+                  " failed: its last writes did not reach the disk (is it full?)");
 }
 
 H5File H5File::open_read(const std::string& path) {
@@ -110,6 +144,7 @@ void H5File::write_raw(const std::string& path, hid_t type, const void* data, co
                                         H5P_DEFAULT)),
               H5Dclose);
   CLUES_H5_CHECK(H5Dwrite(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+  close_written(ds, "dataset " + path, path_);
 }
 
 void H5File::write_f64(const std::string& path, const std::vector<double>& v) {
@@ -162,6 +197,7 @@ void H5File::set_attr(const std::string& obj, const std::string& name, double va
                                               space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)),
              H5Aclose);
   CLUES_H5_CHECK(H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value));
+  close_written(a, "attribute " + obj + "@" + name, path_);
 }
 
 void H5File::set_attr(const std::string& obj, const std::string& name, const std::string& value) {
@@ -174,6 +210,7 @@ void H5File::set_attr(const std::string& obj, const std::string& name, const std
              H5Aclose);
   std::string buf = value.empty() ? std::string(1, '\0') : value;
   CLUES_H5_CHECK(H5Awrite(a.get(), type.get(), buf.data()));
+  close_written(a, "attribute " + obj + "@" + name, path_);
 }
 
 double H5File::attr_f64(const std::string& obj, const std::string& name) const {
@@ -231,9 +268,30 @@ std::vector<std::string> H5File::list(const std::string& group) const {
 
 void write_h5_file(const std::string& path, const std::function<void(H5File&)>& fill) {
   const std::string tmp = temp_path_for(path);
-  {
-    H5File f = H5File::create(tmp);
-    fill(f);
+  std::optional<H5File> f;  // outlives the try block: closed in the catch only after its space was freed
+  auto drop = [&] {
+    // Truncating first gives the space of this file back, so that HDF5's close, which
+    // flushes, can finish and leave no half-closed file behind; then the temporary goes.
+    [[maybe_unused]] const int freed = ::truncate(tmp.c_str(), 0);
+    try {
+      if (f) f->close();
+    } catch (const Error&) {  // the error that brought us here is the one to report
+    }
+    f.reset();
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+  };
+  try {
+    f.emplace(H5File::create(tmp));
+    fill(*f);
+    f->close();  // checked: a file whose flush or close failed is incomplete and never takes `path`'s place
+  } catch (const Error& e) {
+    drop();
+    throw IoError("writing " + path + " failed, and nothing of it was kept: " + e.what() +
+                  "\nHINT: free space on that file system (or choose another --out), then continue with --resume");
+  } catch (...) {
+    drop();
+    throw;
   }
   commit_file(tmp, path);
 }

@@ -27,6 +27,9 @@ class H5Handle {
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
   void reset() noexcept;
+  // Closes the handle now and returns the close's status (negative: it failed, e.g. the
+  // file's last writes did not reach the disk); the handle is empty afterwards either way.
+  herr_t close() noexcept;
 
  private:
   hid_t id_ = -1;
@@ -69,7 +72,9 @@ class H5File {
   bool exists(const std::string& path) const;
   // Names of the members of a group, in HDF5's (alphabetical) order.
   std::vector<std::string> list(const std::string& group) const;
-  void close() { file_.reset(); }
+  // Flushes what HDF5 still holds and closes the file; throws IoError when either fails (a
+  // file whose close failed is incomplete and must not be used). Closed afterwards either way.
+  void close();
   const std::string& path() const { return path_; }
 
  private:
@@ -82,7 +87,8 @@ class H5File {
 };
 
 // Writes a whole HDF5 file: `fill` writes it under a temporary name, which is renamed onto
-// `path` once the file is closed.
+// `path` once the file is closed. When a write or the close fails (a full disk), the
+// temporary is removed, `path` is left as it was and IoError names `path`.
 void write_h5_file(const std::string& path, const std::function<void(H5File&)>& fill);
 
 }  // namespace clues

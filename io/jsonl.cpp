@@ -1,6 +1,7 @@
 // JSONL and label-file readers (io/jsonl.h), on nlohmann::json.
 #include "io/jsonl.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,18 +13,63 @@ namespace clues {
 
 namespace {
 
-std::vector<std::string> split_lines(const std::string& text) {
+bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
+
+// The lines of `text` without their newlines (and without a CR before it unless `keep_cr`:
+// selected/ copies lines byte for byte). Blank lines at the end of the file are no lines.
+std::vector<std::string> split_lines(const std::string& text, bool keep_cr = false) {
   std::vector<std::string> lines;
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
     std::string line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!keep_cr && !line.empty() && line.back() == '\r') line.pop_back();
     lines.push_back(std::move(line));
     start = end + 1;
   }
+  while (!lines.empty() && blank(lines.back())) lines.pop_back();
   return lines;
+}
+
+// nlohmann refuses a number beyond double's range (1e999) wherever it stands: the SAX
+// pass below finds where, so that such a number in a field clues ignores costs no line.
+struct FindOverflow : nlohmann::json_sax<nlohmann::json> {
+  size_t at = std::string::npos;
+  std::string token;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t position, const std::string& last_token, const nlohmann::detail::exception& ex) override {
+    if (ex.id == 406) at = position, token = last_token;
+    return false;
+  }
+};
+
+// Parses one line; a number out of double's range becomes null (a field that needs a value
+// then says it lacks one), any other fault throws as nlohmann does.
+nlohmann::json parse_line(std::string line) {
+  for (int tries = 0;; ++tries) {
+    try {
+      return nlohmann::json::parse(line);
+    } catch (const nlohmann::json::out_of_range& e) {
+      FindOverflow find;
+      nlohmann::json::sax_parse(line, &find);
+      const size_t start = find.at == std::string::npos ? find.at : find.at - std::min(find.at, find.token.size());
+      if (e.id != 406 || tries >= 1000 || start == std::string::npos || line.compare(start, find.token.size(), find.token) != 0)
+        throw;
+      line.replace(start, find.token.size(), "null");
+    }
+  }
 }
 
 [[noreturn]] void bad_line(const std::string& path, size_t line_no, std::string why) {
@@ -54,16 +100,17 @@ std::string read_text(const std::string& path) {
 std::vector<std::string> read_lines(const std::string& path) { return split_lines(read_text(path)); }
 
 std::vector<Record> read_jsonl(const std::string& path) {
-  const std::vector<std::string> lines = read_lines(path);
+  const std::vector<std::string> lines = split_lines(read_text(path), /*keep_cr=*/true);
   if (lines.empty()) throw InputError(path + ": the file is empty; a data set needs at least one sample");
   std::vector<Record> records;
   records.reserve(lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {
     const size_t line_no = i + 1;
-    if (lines[i].find_first_not_of(" \t") == std::string::npos) bad_line(path, line_no, "empty line");
+    if (blank(lines[i])) bad_line(path, line_no, "empty line");
+    const bool crlf = lines[i].back() == '\r';
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(lines[i]);
+      j = parse_line(crlf ? lines[i].substr(0, lines[i].size() - 1) : lines[i]);
     } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers out of range (found by fuzz_jsonl)
       bad_line(path, line_no, std::string("not valid JSON (") + e.what() + ")");
     }

@@ -16,7 +16,7 @@ struct Record {
   std::string instruction;
   std::string input;   // empty when absent
   std::string output;
-  std::string raw;     // the input line, byte for byte, without its newline
+  std::string raw;     // the input line, byte for byte, without its newline (a CR before it kept)
   // A pre-tokenized sample instead: token ids as given (BOS and EOS included if wanted),
   // and the index of the first response token (from "response_mask"; 1 without one).
   std::vector<int64_t> input_ids;
@@ -27,13 +27,15 @@ struct Record {
 // Reads every line of `path`. A bad line (not JSON, not an object, `instruction` or
 // `output` missing or not a string, `input` not a string; or for a pre-tokenized line,
 // `input_ids` not token ids or `response_mask` not 0s then 1s of the same length) throws
-// InputError naming the file and line. An empty file is an error too: there is nothing to score.
+// InputError naming the file and line (a blank line too, except at the end of the file). A
+// number beyond double's range counts as null. An empty file is an error: nothing to score.
 std::vector<Record> read_jsonl(const std::string& path);
 
 // Reads a labels file: one `0` (clean) or `1` (low quality) per line.
 std::vector<uint8_t> read_labels(const std::string& path);
 
-// The lines of a text file, without their newlines (a trailing CR dropped too).
+// The lines of a text file, without their newlines (a trailing CR dropped too); blank
+// lines at the end of the file are no lines.
 std::vector<std::string> read_lines(const std::string& path);
 
 // Reads a whole file; throws InputError if it cannot be opened.

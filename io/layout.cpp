@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "io/error.h"
+#include "io/files.h"
+
 namespace clues {
 
 namespace {
@@ -42,6 +45,34 @@ const std::vector<std::string>& RunLayout::entries() {
   static const std::vector<std::string> e = {"report.json",    "scores.h5",     "selected", "checkpoints",
                                              "run_config.ini", "comparison.md", "features",    "adapter", "model", "run_inputs.json"};
   return e;
+}
+
+bool RunLayout::is_run() const { return std::filesystem::exists(marker()) || std::filesystem::exists(run_config()); }
+
+void RunLayout::mark() const {
+  write_text_atomic(marker(), "This folder holds a run of clues; clues run --overwrite removes only what clues wrote here.\n");
+}
+
+void RunLayout::clear() const {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& e : entries()) {
+    const fs::path p = fs::path(out_) / e;
+    fs::remove_all(p, ec);
+    if (ec) throw IoError("cannot remove " + p.string() + ": " + ec.message());
+  }
+  // report.json.tmp.<pid> and the like: temporaries of the entries above, left by a killed write.
+  std::vector<fs::path> temporaries;
+  for (const auto& f : fs::directory_iterator(out_)) {
+    const std::string name = f.path().filename().string();
+    for (const auto& e : entries())
+      if (name.rfind(e + ".tmp.", 0) == 0 && name.find_first_not_of("0123456789", e.size() + 5) == std::string::npos)
+        temporaries.push_back(f.path());
+  }
+  for (const auto& t : temporaries) {
+    fs::remove_all(t, ec);
+    if (ec) throw IoError("cannot remove " + t.string() + ": " + ec.message());
+  }
 }
 
 }  // namespace clues

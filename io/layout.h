@@ -1,5 +1,7 @@
 // Where every file of a run lives under its output folder (docs/outputs.md). lib/ asks for a
 // path by what it holds; only this file knows the names.
+//   OUT/.clues-run         written first: marks the folder as a run of clues (--overwrite
+//                          clears no folder without it, or without run_config.ini)
 //   OUT/report.json        written last: its presence means the run finished
 //   OUT/scores.h5          scores, selections and thresholds (io/scores_file.h)
 //   OUT/run_config.ini     the resolved configuration the run started with
@@ -30,6 +32,7 @@ class RunLayout {
   explicit RunLayout(std::string out) : out_(std::move(out)) {}
   const std::string& out() const { return out_; }
 
+  std::string marker() const { return out_ + "/.clues-run"; }
   std::string report() const { return out_ + "/report.json"; }
   std::string scores() const { return out_ + "/scores.h5"; }
   std::string run_config() const { return out_ + "/run_config.ini"; }
@@ -54,6 +57,14 @@ class RunLayout {
   void remove_silo_state(const std::string& phase, const std::string& silo) const;
   // Every entry of OUT that a run writes (what --overwrite removes), relative to OUT.
   static const std::vector<std::string>& entries();
+  // True when OUT holds a run of clues: its marker, or run_config.ini (a run of a clues
+  // older than the marker).
+  bool is_run() const;
+  // Writes the marker (OUT must exist).
+  void mark() const;
+  // Removes every entry a run writes, and the temporaries a killed write left beside them;
+  // nothing else in OUT. Throws IoError when something cannot be removed.
+  void clear() const;
 
  private:
   std::string out_;

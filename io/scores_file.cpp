@@ -1,6 +1,8 @@
 // scores.h5 and feature files (io/scores_file.h).
 #include "io/scores_file.h"
 
+#include <filesystem>
+
 #include "io/error.h"
 #include "io/files.h"
 #include "io/h5.h"
@@ -22,7 +24,7 @@ void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector
     tmp.resize(static_cast<size_t>(n));
     CLUES_MPI_CHECK(MPI_Bcast(tmp.data(), static_cast<int>(n), MPI_CHAR, 0, comm));
   }
-  {
+  try {
     H5File f = H5File::create_parallel(tmp, comm);
     using T = H5File::Type;
     for (const auto& s : silos) {
@@ -49,6 +51,16 @@ void write_scores_file(const std::string& path, MPI_Comm comm, const std::vector
     f.set_attr("/", "threshold", threshold);
     f.set_attr("/", "config", config_ini);
     for (const auto& s : silos) f.set_attr("/silos/" + s.name, "threshold", s.threshold);
+    f.close();  // checked (collective): a file whose close failed is incomplete and is never committed
+  } catch (const Error& e) {
+    std::error_code ec;
+    if (root) std::filesystem::remove(tmp, ec);
+    throw IoError("writing " + path + " failed, and nothing of it was kept: " + e.what() +
+                  "\nHINT: free space on that file system (or choose another --out), then continue with --resume");
+  } catch (...) {
+    std::error_code ec;
+    if (root) std::filesystem::remove(tmp, ec);
+    throw;
   }
   if (comm != MPI_COMM_NULL) CLUES_MPI_CHECK(MPI_Barrier(comm));
   if (root) commit_file(tmp, path);

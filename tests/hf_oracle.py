@@ -15,30 +15,17 @@ import os
 import random
 import shutil
 import subprocess
-import sys
-import tempfile
 
 import torch
 
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from oracle_common import check, finish, setup  # noqa: E402  (sets the offline environment first)
 import sentencepiece as spm  # noqa: E402
 import transformers  # noqa: E402
 from peft import PeftModel  # noqa: E402
 
-CLUES = sys.argv[1]
-WORK = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="clues_hf_")
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
+CLUES, WORK = setup("clues_hf_")
 torch.manual_seed(0)
 random.seed(0)
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        failures.append(what)
 
 
 def clues(*args, expect=0):
@@ -355,5 +342,4 @@ broken("shard", shard_missing, "model-00002-of-00002.safetensors")
 broken("truncated", truncate, "truncated")
 broken("no_weights", lambda d: os.remove(os.path.join(d, "model.safetensors")), "no model.safetensors")
 
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+finish()

@@ -5,6 +5,9 @@
 #                               KEEP is set) and fail=0; lets Open MPI run as root, one
 #                               LibTorch thread per rank
 #   check WHAT COMMAND...       runs COMMAND, prints "ok: WHAT" or "FAILED: WHAT" (fail=1)
+#   same A B TOL                the runs in folders A and B have the same scores.h5 (to TOL)
+#   layouts                     runs the caller's `run RANKS OUT` on 2, 1 and 4 ranks into
+#                               $dir/r2, r1, r4 and checks the scores do not depend on it
 #   small_demo                  writes 4 silos of 40 samples to $dir/data and fills args
 #                               (--silo, --labels, validation, anchors and a tiny model) and
 #                               tests (--test per silo)
@@ -37,4 +40,15 @@ small_demo() {
   args+=(--validation "$dir/data/validation.jsonl" --anchor "$dir/data/anchor.jsonl" --progress 1000
     --train.rounds 2 --train.local_steps 3 --train.batch_size 4 --model.d_model 32 --model.layers 1
     --model.hidden 64 --score.batch_size 8)
+}
+
+same() { /usr/bin/python3 "$src/tests/compare_scores.py" "$1/scores.h5" "$2/scores.h5" "$3"; }
+
+layouts() {
+  run 2 "$dir/r2"
+  check "2 ranks finish" test -s "$dir/r2/report.json"
+  run 1 "$dir/r1"
+  check "1 rank hosting 4 silos = 2 ranks hosting 2 each" same "$dir/r1" "$dir/r2" 1e-9
+  run 4 "$dir/r4"
+  check "4 ranks hosting 1 each = 2 ranks hosting 2 each" same "$dir/r4" "$dir/r2" 1e-9
 }

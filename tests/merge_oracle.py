@@ -13,31 +13,17 @@ usage: merge_oracle.py CLUES_BINARY [WORKDIR]
 """
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 
 import torch
 
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from oracle_common import check, finish, setup  # noqa: E402  (sets the offline environment first)
 import transformers  # noqa: E402
 from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402
 from peft.tuners.lora import LoraLayer  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-CLUES = sys.argv[1]
-WORK = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="clues_merge_")
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        failures.append(what)
+CLUES, WORK = setup("clues_merge_")
 
 
 def base_model():
@@ -118,7 +104,4 @@ odd.save_pretrained(odd_dir)
 p = subprocess.run([CLUES, "merge", "--out", os.path.join(WORK, "bad"), adapters[0], odd_dir], capture_output=True, text=True)
 check(p.returncode == 2 and "rank" in p.stderr, f"adapters of two ranks: exit {p.returncode}, says {p.stderr.strip()[:120]!r}")
 
-if failures:
-    print(f"{len(failures)} checks failed")
-    sys.exit(1)
-print("all merge checks passed")
+finish()

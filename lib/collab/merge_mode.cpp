@@ -23,8 +23,11 @@ class Merge final : public Collaboration {
     const TrainConfig& tc = env_.cfg.train;
     double loss = 0, total = 0;
     for (double n : env_.counts) total += n;
-    for (const auto& l : locals(kWarmup))
-      loss += env_.counts[static_cast<size_t>(l.index)] / total * solo_round(env_.comm, m_.model, l, tc, env_.cfg.seed, r);
+    const auto mine = locals(kWarmup);
+    agree_on_errors(env_.comm, [&] {  // divergence on any rank: one message, every rank stops
+      for (const auto& l : mine)
+        loss += env_.counts[static_cast<size_t>(l.index)] / total * solo_round(env_.comm, m_.model, l, tc, env_.cfg.seed, r);
+    });
     const double lr = round_mean_lr(tc, r);
     for (const auto& s : env_.hosted) {
       const SiloState st = load_silo_state(env_.files.silo_state(kWarmup, s.name), m_.params);
@@ -82,8 +85,10 @@ class Merge final : public Collaboration {
                                uint64_t seed) override {
     const Config& cfg = env_.cfg;
     for (int64_t r = 0; r < cfg.train.rounds; ++r)
-      for (const auto& l : locals)
-        if (counts[static_cast<size_t>(l.index)] > 0) solo_round(env_.comm, m_.model, l, cfg.train, seed, r);
+      agree_on_errors(env_.comm, [&] {  // divergence on any rank: one message, every rank stops
+        for (const auto& l : locals)
+          if (counts[static_cast<size_t>(l.index)] > 0) solo_round(env_.comm, m_.model, l, cfg.train, seed, r);
+      });
     std::map<int64_t, const LocalSilo*> hosted;
     for (const auto& l : locals) hosted[l.index] = &l;
     const auto S = static_cast<int64_t>(counts.size());

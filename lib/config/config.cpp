@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -117,7 +118,9 @@ void Config::validate() const {
   require(t.local_steps >= 1, "train.local_steps must be at least 1");
   require(t.batch_size >= 1, "train.batch_size must be at least 1");
   require(std::isfinite(t.lr) && t.lr > 0, "train.lr must be a positive finite number");
-  require(std::isfinite(t.eps) && t.eps > 0, "train.eps must be positive (it keeps Adam's division finite; 1e-8 is usual)");
+  require(std::isfinite(t.eps) && t.eps >= std::numeric_limits<float>::min(),  // smaller is 0 in float32
+          "train.eps must be positive and at least 1.2e-38, float32's smallest normal number (it keeps Adam's division "
+          "finite; 1e-8 is usual)");
   require(std::isfinite(t.weight_decay) && t.weight_decay >= 0, "train.weight_decay must be 0 or positive");
   require(std::isfinite(t.grad_clip) && t.grad_clip >= 0, "train.grad_clip must be 0 (off) or a positive norm");
   require(t.warmup_frac >= 0 && t.warmup_frac < 1, "train.warmup_frac must be in [0, 1)");

@@ -188,6 +188,7 @@ struct Config {
   uint64_t seed = 0;
   bool resume = false;
   bool overwrite = false;
+  std::string config_file;         // --config FILE, if given (an input: never inside --out)
   int threads = 1;                 // LibTorch intra-op threads per rank
   bool final_model = true;         // with --model: write the model fine-tuned on the selection (OUT/adapter or OUT/model)
   Device device = Device::kAuto;   // cuda: the GPU of the node-local rank

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <exception>
 
 #include "io/error.h"
 
@@ -131,6 +132,72 @@ MpiSession::~MpiSession() {
   int fin = 0;
   MPI_Finalized(&fin);
   if (!fin) MPI_Finalize();
+}
+
+namespace {
+// Each distinct message once, in rank order, at most 8; their HINT lines, each once, last.
+std::string combined_message(const std::vector<std::string>& messages) {
+  std::vector<std::string> body, hints, seen;
+  for (const auto& m : messages) {
+    if (m.empty() || std::find(seen.begin(), seen.end(), m) != seen.end()) continue;
+    seen.push_back(m);
+    if (seen.size() > 8) continue;
+    size_t start = 0;
+    while (start <= m.size()) {
+      size_t end = m.find('\n', start);
+      if (end == std::string::npos) end = m.size();
+      const std::string line = m.substr(start, end - start);
+      auto& into = line.rfind("HINT:", 0) == 0 ? hints : body;
+      if (!line.empty() && (&into == &body || std::find(hints.begin(), hints.end(), line) == hints.end())) into.push_back(line);
+      start = end + 1;
+    }
+  }
+  if (seen.size() > 8) body.push_back("... and " + std::to_string(seen.size() - 8) + " more errors of other ranks");
+  std::string out;
+  for (const auto* part : {&body, &hints})
+    for (const auto& l : *part) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
+}  // namespace
+
+void agree_on_errors(const Comm& comm, const std::function<void()>& step) {
+  int kind = 0;  // 0 none, 1 InputError, 2 NumericalError, 3 any other error
+  std::string msg;
+  std::exception_ptr thrown;
+  try {
+    step();
+  } catch (const InputError& e) {
+    kind = 1, msg = e.what(), thrown = std::current_exception();
+  } catch (const NumericalError& e) {
+    kind = 2, msg = e.what(), thrown = std::current_exception();
+  } catch (const std::exception& e) {
+    kind = 3, msg = e.what(), thrown = std::current_exception();
+  }
+  if (comm.raw() == MPI_COMM_NULL) {
+    if (thrown) std::rethrow_exception(thrown);
+    return;
+  }
+  if (comm.all_ok(kind == 0)) return;
+  constexpr int kTag = 4712;
+  std::vector<std::string> messages(1, msg);
+  int64_t head[2] = {kind, static_cast<int64_t>(msg.size())};
+  if (!comm.is_root()) {
+    comm.send(head, sizeof head, 0, kTag);
+    if (head[1]) comm.send(msg.data(), head[1], 0, kTag);
+  }
+  for (int r = 1; comm.is_root() && r < comm.size(); ++r) {
+    comm.recv(head, sizeof head, r, kTag);
+    std::string m(static_cast<size_t>(head[1]), '\0');
+    if (head[1]) comm.recv(m.data(), head[1], r, kTag);
+    kind = std::max(kind, static_cast<int>(head[0]));
+    messages.push_back(std::move(m));
+  }
+  std::string all = comm.is_root() ? combined_message(messages) : std::string();
+  comm.broadcast(&kind, sizeof kind);
+  comm.broadcast(all);
+  if (kind == 1) throw InputError(all, /*every_rank=*/true);
+  if (kind == 2) throw NumericalError(all, /*every_rank=*/true);
+  throw Error(all, /*every_rank=*/true);
 }
 
 }  // namespace clues

@@ -81,6 +81,13 @@ class Comm {
 // task. Ranks that end up sharing a GPU still run; NCCL is then not used (gpus_distinct).
 inline int gpu_for_local_rank(int local_rank, int visible) { return visible > 0 ? local_rank % visible : -1; }
 
+// Runs `step` on every rank and agrees on its outcome (collective): when `step` throws on
+// any rank, every rank throws one error of the gravest kind raised (Error, then
+// NumericalError, then InputError), marked every_rank, holding each distinct message once and
+// their HINT lines last. main prints it once and ends every rank with its status, without
+// MPI_Abort. `step` must make no collective call. A serial Comm rethrows what `step` threw.
+void agree_on_errors(const Comm& comm, const std::function<void()>& step);
+
 // Initialises MPI for the life of the object (thread level FUNNELED) and finalises it.
 class MpiSession {
  public:

@@ -191,11 +191,14 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
   for (double c : counts) total += c;
   double loss_local = 0;
   std::map<int64_t, const LocalSilo*> hosted;
-  for (const auto& s : mine) {
-    hosted[s.index] = &s;
-    const double n = counts[static_cast<size_t>(s.index)];
-    if (n > 0) loss_local += n / total * train_and_park(comm, model, s, theta, tc, seed, round);
-  }
+  for (const auto& s : mine) hosted[s.index] = &s;
+  // Divergence on any rank stops every rank with one message (not one per rank and MPI_Abort).
+  agree_on_errors(comm, [&] {
+    for (const auto& s : mine) {
+      const double n = counts[static_cast<size_t>(s.index)];
+      if (n > 0) loss_local += n / total * train_and_park(comm, model, s, theta, tc, seed, round);
+    }
+  });
   RoundResult r;
   r.loss = comm.allreduce_sum(loss_local);
   // One averaging of [theta | m | v]: the same additions as three separate ones.

@@ -118,6 +118,12 @@ std::string hf_name(const std::string& name) {
   return module.empty() ? "" : module + name.substr(dot);
 }
 
+void check_hf_weight_files(const std::string& dir) {
+  std::set<std::string> files;
+  for (const auto& [name, file] : weight_files(dir)) files.insert(file);
+  for (const auto& f : files) SafetensorsFile check(f);  // maps the file and checks its header against its size
+}
+
 void load_hf_weights(Decoder& model, const std::string& dir) {
   const auto where = weight_files(dir);
   std::map<std::string, torch::Tensor> targets;  // hf name -> parameter
@@ -250,6 +256,30 @@ void write_hf_folder(Decoder& model, const std::string& dir) {
   }
 }
 
+namespace {
+// Adapters naming different base models (adapter_config.json's base_model_name_or_path,
+// by its last part: one model reached by two paths is one model) are not merged; an
+// adapter that names none is taken as of the same one.
+void check_same_base(const std::vector<std::string>& dirs) {
+  std::string first, first_dir;
+  auto last_part = [](std::string s) {
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s.substr(s.find_last_of('/') == std::string::npos ? 0 : s.find_last_of('/') + 1);
+  };
+  for (const auto& d : dirs) {
+    const json j = read_json_file((fs::path(d) / "adapter_config.json").string());
+    const auto it = j.find("base_model_name_or_path");
+    if (it == j.end() || !it->is_string() || it->get<std::string>().empty()) continue;
+    if (first.empty()) {
+      first = it->get<std::string>(), first_dir = d;
+    } else if (last_part(it->get<std::string>()) != last_part(first)) {
+      bad(d, "is an adapter of the base model \"" + it->get<std::string>() + "\", " + first_dir + " one of \"" + first +
+                 "\": adapters of one base model only");
+    }
+  }
+}
+}  // namespace
+
 void merge_peft_adapters(const std::vector<std::string>& dirs, const std::vector<double>& weights, MergeMethod method,
                          double density, const std::string& out) {
   if (dirs.empty()) throw InputError("merge: no adapter folders given");
@@ -269,8 +299,14 @@ void merge_peft_adapters(const std::vector<std::string>& dirs, const std::vector
     files.push_back(std::make_unique<SafetensorsFile>((fs::path(d) / "adapter_model.safetensors").string()));
   }
   const auto names = files[0]->names();
-  for (size_t j = 1; j < files.size(); ++j)
+  for (size_t j = 1; j < files.size(); ++j) {
     if (files[j]->names() != names) bad(dirs[j], "holds other tensors than " + dirs[0] + ": adapters of one layout only");
+    for (const auto& n : names)
+      if (files[j]->get(n).shape != files[0]->get(n).shape)
+        bad(dirs[j], n + " has shape " + shape_text(files[j]->get(n).shape) + ", in " + dirs[0] + " " +
+                         shape_text(files[0]->get(n).shape) + ": adapters of one base model (one hidden size) only");
+  }
+  check_same_base(dirs);
   auto load = [&](size_t j, const std::string& name) {
     const auto v = files[j]->get(name);
     return torch::from_blob(const_cast<void*>(v.data), v.shape, torch::TensorOptions().dtype(torch_dtype(v.dtype, files[j]->path())))

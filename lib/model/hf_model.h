@@ -18,6 +18,11 @@ namespace clues {
 // "model.layers.0.self_attn.q_proj.weight"); empty for LoRA weights.
 std::string hf_name(const std::string& name);
 
+// Checks the folder's weight files without loading them: the shard index names only shards
+// that exist, and every file's header fits the file (a truncated or broken file is found
+// here, before a run touches its output folder). Throws InputError naming the file.
+void check_hf_weight_files(const std::string& dir);
+
 // Copies every base weight of the folder into `model` (converted to its dtype). Throws
 // InputError naming missing, unexpected or mis-shaped tensors and the file they are in.
 void load_hf_weights(Decoder& model, const std::string& dir);

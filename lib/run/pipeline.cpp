@@ -70,6 +70,9 @@ std::string format_summary(const RunSummary& s) {
                   f(x.recall, "%.3f").c_str(), f(x.f1, "%.3f").c_str(), f(x.test_loss, "%.4f").c_str());
     os << buf;
   }
+  bool test_loss = false;
+  for (const auto& x : s.silos) test_loss = test_loss || x.test_loss >= 0;
+  if (test_loss) os << "(test_loss: on --test under the warm-up's model, before fine-tuning on any selection)\n";
   bool per_silo = false;
   for (const auto& x : s.silos) per_silo = per_silo || x.threshold != s.threshold;
   if (per_silo) {

@@ -12,9 +12,10 @@
 #include "io/jsonl.h"
 #include "io/run_inputs.h"
 #include "lib/dist/collect.h"
-#include "lib/model/hf_model.h"
 #include "lib/dist/log.h"
+#include "lib/method/pretrain.h"
 #include "lib/method/rules.h"
+#include "lib/model/hf_model.h"
 
 namespace fs = std::filesystem;
 
@@ -77,8 +78,6 @@ int64_t file_size_or_zero(const std::string& p) {
   return ec ? 0 : static_cast<int64_t>(n);
 }
 
-// Checks the output folder against --resume / --overwrite and creates it; rank 0 only,
-// after every input was read and checked.
 // Every input file of the run (silos, public sets, tests, labels, pretraining corpus).
 std::vector<std::string> input_files(const Config& cfg) {
   std::vector<std::string> in;
@@ -147,25 +146,91 @@ RunInputs run_inputs_of(const RunContext& ctx) {
   return r;
 }
 
-void prepare_output(const Config& cfg, const RunLayout& files, const RunInputs& inputs) {
+// A path as given (absolute, normalised) and with its links resolved: an input reached
+// through a link into --out, or lying in --out behind a link, is inside it either way.
+std::vector<fs::path> spellings(const std::string& path) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::path p : {fs::absolute(path, ec).lexically_normal(), fs::weakly_canonical(path, ec)}) {
+    if (p.empty()) continue;
+    if (!p.has_filename() && p != p.root_path()) p = p.parent_path();  // "run/" -> "run"
+    out.push_back(p);
+  }
+  return out;
+}
+
+bool lies_inside(const std::string& path, const std::string& dir) {
+  for (const auto& p : spellings(path))
+    for (const auto& d : spellings(dir)) {
+      auto o = d.begin(), q = p.begin();
+      while (o != d.end() && q != p.end() && *o == *q) ++o, ++q;
+      if (o == d.end()) return true;
+    }
+  return false;
+}
+
+// Every input is a regular file (a FIFO would be read once to check and hash it, and then
+// block forever: clues reads each input more than once).
+void check_input_kinds(const Config& cfg) {
+  std::vector<std::string> files = input_files(cfg);
+  if (!cfg.config_file.empty()) files.push_back(cfg.config_file);
+  for (const auto& f : files) {
+    std::error_code ec;
+    const auto st = fs::status(f, ec);
+    if (!fs::exists(st)) throw InputError("cannot open " + f + " for reading: it does not exist; check the path");
+    if (fs::is_directory(st)) throw InputError(f + " is a directory, not a file: give the path of the file itself");
+    if (!fs::is_regular_file(st))
+      throw InputError(f + " is not a regular file (a FIFO, socket or device): clues reads every input more than once "
+                           "(to check it and to record its content for --resume); copy it into a regular file");
+  }
+}
+
+// The output folder against --resume / --overwrite, before anything is read or written
+// (rank 0): --out must be a folder, hold no input, and hold a run of clues (or nothing) for
+// clues to write or clear it. The checks that need the inputs' hashes are prepare_output's.
+void check_output_folder(const Config& cfg, const RunLayout& files) {
+  std::error_code ec;
+  if (fs::exists(cfg.out, ec) && !fs::is_directory(cfg.out, ec))
+    throw InputError("--out " + cfg.out + " is a file, not a folder: give the folder the run is written to (a new "
+                     "or empty one, or one of an earlier run)");
   // Inputs inside the output folder could be overwritten or removed by this run.
-  const fs::path out = fs::weakly_canonical(cfg.out);
-  for (const auto& f : input_files(cfg)) {
-    const fs::path p = fs::weakly_canonical(f);
-    auto o = out.begin(), q = p.begin();
-    while (o != out.end() && q != p.end() && *o == *q) ++o, ++q;
-    if (o == out.end())
+  std::vector<std::string> in = input_files(cfg);
+  if (!cfg.model.dir.empty()) in.push_back(cfg.model.dir);
+  for (const auto& f : in)
+    if (lies_inside(f, cfg.out))
       throw InputError("the input " + f + " lies inside the output folder " + cfg.out +
                        ", which this run writes and may clear: move it out, or choose another --out");
-  }
-  // A folder with files but no clues run in it is someone else's: never write into it.
-  if (!cfg.overwrite && fs::exists(cfg.out) && !fs::is_empty(cfg.out) && !fs::exists(files.run_config()))
-    throw InputError(cfg.out + " holds files but no run of clues (no run_config.ini): choose an empty or new --out, "
-                     "or pass --overwrite to write the run beside them");
-  const bool has_ckpt = fs::exists(files.checkpoints()) && !fs::is_empty(files.checkpoints());
-  if (cfg.overwrite) {
-    for (const auto& e : RunLayout::entries()) fs::remove_all(files.out() + "/" + e);
-  } else if (cfg.resume) {
+  // --config was read whole before this; it only must not be among what --overwrite removes.
+  for (const auto& e : RunLayout::entries())
+    if (cfg.overwrite && !cfg.config_file.empty() && lies_inside(cfg.config_file, (fs::path(cfg.out) / e).string()))
+      throw InputError("the --config file " + cfg.config_file + " lies in " + e + " of the output folder " + cfg.out +
+                       ", which --overwrite removes: copy it out of there first");
+  // A folder with files but no clues run in it is someone else's: never write into it or clear it.
+  if (fs::exists(cfg.out) && !fs::is_empty(cfg.out) && !files.is_run())
+    throw InputError(cfg.out + " holds files but no run of clues (no .clues-run or run_config.ini): " +
+                     (cfg.overwrite ? "--overwrite clears only a folder that clues wrote; " : "") +
+                     "choose an empty or new --out (clues writes each run into a folder of its own)");
+  if (cfg.overwrite || cfg.resume) return;
+  if (fs::exists(files.report()))
+    throw InputError(cfg.out + " already holds a finished run (report.json): pass --overwrite to replace it, "
+                     "or choose another --out");
+  if (fs::exists(files.checkpoints()) && !fs::is_empty(files.checkpoints()))
+    throw InputError(cfg.out + " holds checkpoints of an unfinished run: pass --resume to continue it or "
+                     "--overwrite to start afresh");
+}
+
+// The public inputs that phases read later, checked now (rank 0): the model folder's weight
+// files (headers against sizes: a truncated file) and the pretraining corpus (every line).
+void check_late_inputs(const Config& cfg) {
+  if (!cfg.model.dir.empty()) check_hf_weight_files(cfg.model.dir);
+  if (!cfg.pretrain.corpus.empty()) read_corpus(cfg.pretrain.corpus, cfg.model.max_seq_len);
+}
+
+// Compares a resumed run with what it was started from, clears the folder for --overwrite
+// and writes the run's marker, configuration and inputs; rank 0 only, after every input was
+// read and checked, so a bad input never costs an earlier run.
+void prepare_output(const Config& cfg, const RunLayout& files, const RunInputs& inputs) {
+  if (cfg.resume && !cfg.overwrite) {
     if (fs::exists(files.run_inputs())) {  // by content: paths may differ, contents and settings may not
       const auto changes = run_input_changes(read_run_inputs(files.run_inputs()), inputs);
       if (!changes.empty()) {
@@ -179,13 +244,10 @@ void prepare_output(const Config& cfg, const RunLayout& files, const RunInputs& 
                        "); --resume needs the same settings, or pass --overwrite to start afresh");
     }
     fs::remove(files.report());
-  } else if (fs::exists(files.report())) {
-    throw InputError(cfg.out + " already holds a finished run (report.json): pass --overwrite to replace it, "
-                     "or choose another --out");
-  } else if (has_ckpt) {
-    throw InputError(cfg.out + " holds checkpoints of an unfinished run: pass --resume to continue it or "
-                     "--overwrite to start afresh");
   }
+  if (cfg.overwrite && fs::exists(cfg.out)) files.clear();
+  make_dirs(cfg.out);
+  files.mark();
   make_dirs(files.checkpoints());
   make_dirs(files.selected_dir());
   write_text_atomic(files.run_config(), cfg.to_ini());
@@ -194,32 +256,55 @@ void prepare_output(const Config& cfg, const RunLayout& files, const RunInputs& 
 
 // Reads this rank's silos (every line is checked), their labels and tests, and the public
 // sets; the silo table's sample counts and the truncation count are shared by all ranks.
+// Collective: a bad input on any rank stops every rank with one message (agree_on_errors).
 void read_inputs(RunContext& ctx) {
   const Config& cfg = ctx.cfg;
   std::vector<int64_t> truncated(1, 0);
-  for (auto& s : ctx.silos) {
-    if (!ctx.hosts(s.index)) continue;
-    s.samples = static_cast<int64_t>(load_silo(ctx, s.path, &truncated[0]).records.size());
-    if (auto lp = find_path(cfg.labels, s.name); !lp.empty()) {
-      s.labels = read_labels(lp);
-      if (static_cast<int64_t>(s.labels.size()) != s.samples)
-        throw InputError(lp + " has " + std::to_string(s.labels.size()) + " labels but silo " + s.name + " (" + s.path +
-                         ") has " + std::to_string(s.samples) + " lines: one label per line is needed");
+  agree_on_errors(ctx.comm, [&] {
+    for (auto& s : ctx.silos) {
+      if (!ctx.hosts(s.index)) continue;
+      s.samples = static_cast<int64_t>(load_silo(ctx, s.path, &truncated[0]).records.size());
+      if (auto lp = find_path(cfg.labels, s.name); !lp.empty()) {
+        s.labels = read_labels(lp);
+        if (static_cast<int64_t>(s.labels.size()) != s.samples)
+          throw InputError(lp + " has " + std::to_string(s.labels.size()) + " labels but silo " + s.name + " (" + s.path +
+                           ") has " + std::to_string(s.samples) + " lines: one label per line is needed");
+      }
+      if (auto tp = find_path(cfg.tests, s.name); !tp.empty()) s.test = encode_all(ctx, read_jsonl(tp), nullptr);
     }
-    if (auto tp = find_path(cfg.tests, s.name); !tp.empty()) s.test = encode_all(ctx, read_jsonl(tp), nullptr);
-  }
-  if (!cfg.validation.empty()) ctx.validation.push_back({"", encode_all(ctx, read_jsonl(cfg.validation), nullptr)});
-  for (const auto& d : cfg.validation_domains) ctx.validation.push_back({d.name, encode_all(ctx, read_jsonl(d.path), nullptr)});
-  // Anchors are public: every rank reads them (rank 0 scores them for the global τ). Per
-  // domain, the pooled set is every domain's in --anchor order.
-  if (!cfg.anchor.empty()) ctx.anchor = encode_all(ctx, read_jsonl(cfg.anchor), nullptr);
-  for (const auto& d : cfg.anchor_domains) {
-    auto& set = ctx.anchor_domains[d.name] = encode_all(ctx, read_jsonl(d.path), nullptr);
-    if (set.empty()) throw InputError(d.path + " (the anchors of " + d.name + ") has no samples");
-    ctx.anchor.insert(ctx.anchor.end(), set.begin(), set.end());
-  }
+    if (!cfg.validation.empty()) ctx.validation.push_back({"", encode_all(ctx, read_jsonl(cfg.validation), nullptr)});
+    for (const auto& d : cfg.validation_domains) ctx.validation.push_back({d.name, encode_all(ctx, read_jsonl(d.path), nullptr)});
+    // Anchors are public: every rank reads them (rank 0 scores them for the global τ). Per
+    // domain, the pooled set is every domain's in --anchor order.
+    if (!cfg.anchor.empty()) ctx.anchor = encode_all(ctx, read_jsonl(cfg.anchor), nullptr);
+    for (const auto& d : cfg.anchor_domains) {
+      auto& set = ctx.anchor_domains[d.name] = encode_all(ctx, read_jsonl(d.path), nullptr);
+      if (set.empty()) throw InputError(d.path + " (the anchors of " + d.name + ") has no samples");
+      ctx.anchor.insert(ctx.anchor.end(), set.begin(), set.end());
+    }
+  });
   for (auto& s : ctx.silos) s.samples = static_cast<int64_t>(ctx.comm.allreduce_sum(static_cast<double>(s.samples)));
   ctx.truncated = ctx.comm.allreduce_sum(truncated[0]);
+}
+
+// The configuration, the model folder and what the inputs hold (rank 0), once they are checked.
+void log_start(const RunContext& ctx) {
+  const Config& cfg = ctx.cfg;
+  const Comm& world = ctx.comm;
+  log0(world, "clues " + std::string(CLUES_VERSION) + " on " + std::to_string(world.size()) +
+                  " rank(s); resolved configuration:\n" + cfg.to_ini());
+  if (!cfg.model.dir.empty())
+    log0(world, "model folder " + cfg.model.dir + ": " + describe_model(cfg.model) + "; tokenizer " + ctx.tokenizer->kind());
+  int64_t n = 0, nv = 0;
+  for (const auto& s : ctx.silos) n += s.samples;
+  for (const auto& v : ctx.validation) nv += static_cast<int64_t>(v.samples.size());
+  std::ostringstream os;
+  os << ctx.silos.size() << " silos, " << n << " private samples on " << world.size() << " rank(s); "
+     << nv << " validation" << (ctx.validation.size() > 1 ? " (" + std::to_string(ctx.validation.size()) + " domains)" : "")
+     << ", " << ctx.anchor.size() << " anchor samples";
+  if (ctx.truncated)
+    os << "; " << ctx.truncated << " samples longer than max_seq_len=" << cfg.model.max_seq_len << " truncated";
+  log0(world, os.str());
 }
 
 }  // namespace
@@ -267,18 +352,23 @@ std::unique_ptr<RunContext> make_run_context(const Config& given, const Comm& wo
   }
   auto ctx = std::make_unique<RunContext>();
   ctx->cfg = cfg;
-  ctx->tokenizer = make_tokenizer(cfg.model);
   ctx->format = sample_format(cfg.model);
   ctx->train_format = ctx->format;
   if (cfg.train.loss_on != TrainOn::kSame)
     ctx->train_format.loss_on = cfg.train.loss_on == TrainOn::kSequence ? LossOn::kSequence : LossOn::kResponse;
   ctx->comm = world;
   ctx->files = RunLayout(cfg.out);
+  // Checks that need no input read yet (rank 0): the kinds of the input files, the output
+  // folder against --resume/--overwrite, the model's weight files and the corpus, which
+  // phases read later: a bad one stops the job here, before anything is written.
+  agree_on_errors(world, [&] {
+    if (!world.is_root()) return;
+    check_input_kinds(cfg);
+    check_output_folder(cfg, ctx->files);
+    check_late_inputs(cfg);
+  });
+  agree_on_errors(world, [&] { ctx->tokenizer = make_tokenizer(cfg.model); });
   torch::set_num_threads(cfg.threads);
-  log0(world, "clues " + std::string(CLUES_VERSION) + " on " + std::to_string(world.size()) +
-                  " rank(s); resolved configuration:\n" + cfg.to_ini());
-  if (!cfg.model.dir.empty())
-    log0(world, "model folder " + cfg.model.dir + ": " + describe_model(cfg.model) + "; tokenizer " + ctx->tokenizer->kind());
 
   // Device first: a job that cannot run where it was asked stops before any file is touched.
   ctx->device = pick_device(cfg.device, world);
@@ -298,21 +388,11 @@ std::unique_ptr<RunContext> make_run_context(const Config& given, const Comm& wo
     ctx->silos.push_back(std::move(e));
   }
   read_inputs(*ctx);
-  {
-    int64_t n = 0, nv = 0;
-    for (const auto& s : ctx->silos) n += s.samples;
-    for (const auto& v : ctx->validation) nv += static_cast<int64_t>(v.samples.size());
-    std::ostringstream os;
-    os << ctx->silos.size() << " silos, " << n << " private samples on " << world.size() << " rank(s); "
-       << nv << " validation" << (ctx->validation.size() > 1 ? " (" + std::to_string(ctx->validation.size()) + " domains)" : "")
-       << ", " << ctx->anchor.size() << " anchor samples";
-    if (ctx->truncated)
-      os << "; " << ctx->truncated << " samples longer than max_seq_len=" << cfg.model.max_seq_len << " truncated";
-    log0(world, os.str());
-  }
+  log_start(*ctx);  // checked first, then printed: an input error is not buried under the configuration
   const RunInputs inputs = run_inputs_of(*ctx);
-  if (world.is_root()) prepare_output(cfg, ctx->files, inputs);
-  world.barrier();
+  agree_on_errors(world, [&] {
+    if (world.is_root()) prepare_output(cfg, ctx->files, inputs);
+  });
   ctx->clock.end(world, "load");
   return ctx;
 }
