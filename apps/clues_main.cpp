@@ -9,6 +9,7 @@
 
 #include "apps/inspect.h"
 #include "apps/options.h"
+#include "apps/partition.h"
 #include "clues/build_config.h"
 #include "io/error.h"
 #include "lib/dist/comm.h"
@@ -25,6 +26,7 @@ const char* kUsage =
     "  run      the whole pipeline: warm-up, scoring, threshold, selection (clues run --help)\n"
     "  loss     the mean loss of each sample under a model folder, one per line (clues loss --help)\n"
     "  merge    merge PEFT LoRA adapters into one: TIES, linear, task arithmetic (clues merge --help)\n"
+    "  partition split pooled data into silos for a study, with low-quality samples and labels (clues partition --help)\n"
     "  tokenize the token ids of each sample under a model folder's tokenizer (clues tokenize --help)\n"
     "  version  print the version\n";
 
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
       if (comm.is_root()) std::cout << "clues " << CLUES_VERSION << " (" << CLUES_BUILD_TYPE << ")\n";
       return 0;
     }
-    if (args[0] == "loss" || args[0] == "tokenize" || args[0] == "merge") {
+    if (args[0] == "loss" || args[0] == "tokenize" || args[0] == "merge" || args[0] == "partition") {
       // Single-process tools: rank 0 works, the others wait.
       int rc = 0;
       if (comm.is_root()) {
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
           const std::vector<std::string> rest(args.begin() + 1, args.end());
           rc = args[0] == "loss"       ? clues::run_loss_command(rest)
                : args[0] == "merge" ? clues::run_merge_command(rest)
+               : args[0] == "partition" ? clues::run_partition_command(rest)
                                     : clues::run_tokenize_command(rest);
         } catch (const clues::InputError& e) {
           std::cerr << "clues: error: " << e.what() << std::endl;
