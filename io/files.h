@@ -34,12 +34,4 @@ bool file_exists(const std::string& path);
 void append_journal(const std::string& path, const std::vector<double>& values);
 std::vector<double> read_journal(const std::string& path, size_t record = 1);
 
-// Fault injection for the kill-and-resume tests: with CLUES_FAILPOINT=NAME:N[:RANK] in the
-// environment, the N-th call of failpoint(NAME, rank) on that rank (any rank if left out)
-// kills the process with SIGKILL. A no-op otherwise.
-void failpoint(const char* name, int rank);
-// Fault injection without a kill: true at the N-th call of injected(NAME, rank) under the
-// same CLUES_FAILPOINT=NAME:N[:RANK] (the caller then makes the fault, e.g. a NaN).
-bool injected(const char* name, int rank);
-
 }  // namespace clues

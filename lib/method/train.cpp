@@ -8,6 +8,7 @@
 #include <random>
 
 #include "io/error.h"
+#include "io/failpoint.h"
 #include "io/files.h"
 #include "io/state_file.h"
 #include "lib/dist/collectives.h"

@@ -10,6 +10,7 @@
 #include <map>
 #include <numeric>
 
+#include "io/failpoint.h"
 #include "io/files.h"
 #include "lib/dist/collect.h"
 #include "lib/dist/log.h"

@@ -7,6 +7,7 @@
 
 #include "io/report.h"
 #include "io/scores_file.h"
+#include "io/failpoint.h"
 #include "io/files.h"
 #include "lib/dist/log.h"
 #include "lib/run/phases.h"

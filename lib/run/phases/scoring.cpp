@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "io/error.h"
+#include "io/failpoint.h"
 #include "io/files.h"
 #include "io/h5.h"
 #include "io/scores_file.h"

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "io/failpoint.h"
 #include "io/files.h"
 #include "lib/dist/log.h"
 #include "lib/run/phases.h"
