@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
     for (int64_t it = 0; it < warmup + iterations; ++it) {
       sync();
       double t0 = now_s();
-      target = grad_sum(model, batch_of(vdata, 0, validation)) / static_cast<double>(validation);
+      target = mean_grad(model, vdata, batch);  // in chunks of --batch, as clues does
       sync();
       const double tv = now_s() - t0;
       t0 = now_s();
