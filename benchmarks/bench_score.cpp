@@ -2,11 +2,21 @@
 // the Python peer (shared/peers/reference_scoring.py) so both run the same shape, plus a
 // plain batched training step (forward + backward) of the same model in the same run as
 // the in-program baseline. Prints one JSON line.
+// For the benchmark suite (benchmarks/bench.py): --warmup iterations are run and not timed,
+// --iterations are timed one by one (validation gradient, then scoring), and the record
+// carries a checksum of the scores (sum, |sum|, L2, the first few) that the suite verifies
+// against a stored reference, and the process's peak resident memory. --shard I/N scores
+// only the I-th of N equal slices of the --samples samples (strong scaling: the checksums
+// of the N slices add up to the whole one's).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <cmath>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "lib/model/batches.h"
@@ -34,20 +44,42 @@ std::vector<Encoded> random_samples(int64_t n, int64_t seq, int64_t prompt, int6
   return out;
 }
 
+// Peak resident set of this process in KiB (VmHWM of /proc/self/status; -1 where absent).
+int64_t peak_rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
+  return -1;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t vocab = 260, d_model = 256, layers = 4, heads = 4, hidden = 688, lora_rank = 16, seq = 128, prompt = 32,
-          samples = 256, validation = 32, batch = 32;
+  int64_t vocab = 260, d_model = 256, layers = 4, heads = 4, kv_heads = 0, hidden = 688, lora_rank = 16, seq = 128,
+          prompt = 32, samples = 256, validation = 32, batch = 32, warmup = 0, iterations = 1, first = 8;
   double lora_alpha = 16;
   int threads = 1;
   uint64_t seed = 0;
   std::string dtype = "float32", engine = "batched", device = "cpu", attention = "sdpa";
-  bool adam = false;
+  std::string shard = "0/1";
+  bool adam = false, no_train_step = false;
   po::options_description opts("clues-bench-score: per-sample scoring throughput (one JSON line)");
   opts.add_options()("help,h", "help")
       ("engine", po::value(&engine)->default_value(engine), "loop | batched | ghost")
       ("adam", po::bool_switch(&adam), "Adam-preconditioned scores (batched and loop only)")
+      ("warmup", po::value(&warmup)->default_value(warmup), "untimed iterations before the timed ones")
+      ("iterations", po::value(&iterations)->default_value(iterations), "timed iterations (validation gradient + scoring)")
+      ("shard", po::value(&shard)->default_value(shard), "I/N: score the I-th of N equal slices of the samples")
+      ("first", po::value(&first)->default_value(first), "scores listed in the record (score_first)")
+      ("no-train-step", po::bool_switch(&no_train_step), "skip the training-step baseline")
+      ("kv-heads", po::value(&kv_heads)->default_value(kv_heads), "key/value heads (grouped-query attention); 0: heads")
       ("vocab", po::value(&vocab)->default_value(vocab), "")("d-model", po::value(&d_model)->default_value(d_model), "")
       ("layers", po::value(&layers)->default_value(layers), "")("heads", po::value(&heads)->default_value(heads), "")
       ("hidden", po::value(&hidden)->default_value(hidden), "")
@@ -82,6 +114,21 @@ int main(int argc, char** argv) {
     std::cerr << "clues-bench-score: --device must be cpu or cuda\n";
     return 2;
   }
+  int64_t shard_i = 0, shard_n = 1;
+  {
+    std::istringstream ss(shard);
+    char slash = 0;
+    if (!(ss >> shard_i >> slash >> shard_n) || slash != '/' || !ss.eof() || shard_n < 1 || shard_i < 0 ||
+        shard_i >= shard_n || samples % shard_n != 0) {
+      std::cerr << "clues-bench-score: --shard must be I/N with 0 <= I < N and N dividing --samples, got '" << shard
+                << "'\n";
+      return 2;
+    }
+  }
+  if (warmup < 0 || iterations < 1) {
+    std::cerr << "clues-bench-score: --warmup must be >= 0 and --iterations >= 1\n";
+    return 2;
+  }
   if (engine == "ghost" && adam) {
     std::cerr << "clues-bench-score: the ghost engine has no Adam preconditioning; drop --adam or use --engine batched\n";
     return 2;
@@ -93,6 +140,7 @@ int main(int argc, char** argv) {
     mc.d_model = d_model;
     mc.layers = layers;
     mc.heads = heads;
+    mc.kv_heads = kv_heads;
     mc.hidden = hidden;
     mc.lora_rank = lora_rank;
     mc.lora_alpha = lora_alpha;
@@ -113,46 +161,92 @@ int main(int argc, char** argv) {
       if (dev.is_cuda()) torch::cuda::synchronize();
     };
     auto gen = at::detail::createCPUGenerator(seed);
-    const auto data = random_samples(samples, seq, prompt, vocab, gen);
+    const auto all_data = random_samples(samples, seq, prompt, vocab, gen);
+    const int64_t per_shard = samples / shard_n;
+    const std::vector<Encoded> data(all_data.begin() + shard_i * per_shard, all_data.begin() + (shard_i + 1) * per_shard);
+    const int64_t scored = per_shard;
     const auto vdata = random_samples(validation, seq, prompt, vocab, gen);
     const int64_t P = model->trainable_numel();
     Preconditioner pre;
     if (adam) pre = {torch::randn({P}, gen) * 1e-4, torch::rand({P}, gen) * 1e-6, 0.9, 0.999, 1e-8};
     const double lr = 2e-5;
 
-    sync();
-    double t0 = now_s();
-    const auto target = grad_sum(model, batch_of(vdata, 0, validation)) / static_cast<double>(validation);
-    sync();
-    const double t_validation = now_s() - t0;
-
     ScoreConfig sc;
     sc.engine = parse_choice<Engine>("--engine", engine);
     sc.batch_size = batch;
-    t0 = now_s();
-    auto dots = score_samples(sc, model, data, target, pre, seq);
-    sync();
-    const double elapsed = now_s() - t0;
-    double checksum = 0;
-    for (double d : dots) checksum += lr * d;
+    // One iteration: the validation gradient (the target), then the scores of the samples.
+    // Warm-up iterations first, untimed in the record; each timed one is timed on its own.
+    torch::Tensor target;
+    std::vector<double> dots, first_dots, validation_s, score_s;
+    double rel_diff_iterations = 0;  // largest score difference between timed iterations, relative to max |score|
+    for (int64_t it = 0; it < warmup + iterations; ++it) {
+      sync();
+      double t0 = now_s();
+      target = mean_grad(model, vdata, batch);  // in chunks of --batch, as clues does
+      sync();
+      const double tv = now_s() - t0;
+      t0 = now_s();
+      dots = score_samples(sc, model, data, target, pre, seq);
+      sync();
+      const double ts = now_s() - t0;
+      if (it < warmup) continue;
+      validation_s.push_back(tv);
+      score_s.push_back(ts);
+      if (first_dots.empty()) {
+        first_dots = dots;
+      } else {
+        double d = 0, m = 0;
+        for (size_t i = 0; i < dots.size(); ++i) {
+          d = std::max(d, std::abs(dots[i] - first_dots[i]));
+          m = std::max(m, std::abs(first_dots[i]));
+        }
+        rel_diff_iterations = std::max(rel_diff_iterations, d / std::max(m, 1e-300));
+      }
+    }
+    const double elapsed = median(score_s), t_validation = median(validation_s);
+    double checksum = 0, sum = 0, abs_sum = 0, sq_sum = 0;
+    int64_t nonfinite = 0;
+    for (double d : dots) {
+      checksum += lr * d;
+      sum += d;
+      abs_sum += std::abs(d);
+      sq_sum += d * d;
+      nonfinite += std::isfinite(d) ? 0 : 1;
+    }
+    const std::vector<double> first_scores(dots.begin(), dots.begin() + std::min<int64_t>(first, scored));
 
     // Baseline in the same program and dtype: a plain batched training step (forward and
     // backward to the trainable parameters' gradients) over the same samples.
     const auto params = model->trainable_tensors();
-    t0 = now_s();
-    for_each_batch(samples, batch, [&](int64_t begin, int64_t end) {
-      for (const auto& p : params) p.mutable_grad() = torch::Tensor();
-      per_sample_loss(model, make_batch(batch_of(data, begin, end))).mean().backward();
-    });
-    sync();
-    const double t_train = now_s() - t0;
+    double t_train = 0;
+    if (!no_train_step) {
+      const double t0 = now_s();
+      for_each_batch(scored, batch, [&](int64_t begin, int64_t end) {
+        for (const auto& p : params) p.mutable_grad() = torch::Tensor();
+        per_sample_loss(model, make_batch(batch_of(data, begin, end))).mean().backward();
+      });
+      sync();
+      t_train = now_s() - t0;
+    }
+    int64_t model_params = 0;
+    for (const auto& p : model->parameters(true)) model_params += p.numel();
 
-    nlohmann::json out{{"engine", engine}, {"adam", adam}, {"dtype", dtype}, {"samples", samples},
-                       {"seconds", elapsed}, {"samples_per_s", static_cast<double>(samples) / elapsed},
-                       {"train_step_samples_per_s", static_cast<double>(samples) / t_train},
-                       {"ratio_vs_train_step", t_train / elapsed}, {"validation_seconds", t_validation},
+    // samples: the samples scored by this process (the whole --samples unless --shard).
+    nlohmann::json out{{"engine", engine}, {"adam", adam}, {"dtype", dtype}, {"samples", scored},
+                       {"seconds", elapsed}, {"samples_per_s", static_cast<double>(scored) / elapsed},
+                       {"validation_seconds", t_validation},
                        {"trainable_params", P}, {"threads", torch::get_num_threads()}, {"batch", batch},
-                       {"score_checksum", checksum}, {"device", device}, {"attention", attention}};
+                       {"score_checksum", checksum}, {"device", device}, {"attention", attention},
+                       {"model_params", model_params}, {"warmup", warmup}, {"iterations", iterations},
+                       {"shard", shard}, {"seed", seed}, {"iteration_score_seconds", score_s},
+                       {"iteration_validation_seconds", validation_s},
+                       {"iteration_score_max_rel_diff", rel_diff_iterations}, {"score_count", scored},
+                       {"score_sum", sum}, {"score_abs_sum", abs_sum}, {"score_sq_sum", sq_sum},
+                       {"score_l2", std::sqrt(sq_sum)}, {"score_nonfinite", nonfinite}, {"score_first", first_scores}};
+    if (!no_train_step) {
+      out["train_step_samples_per_s"] = static_cast<double>(scored) / t_train;
+      out["ratio_vs_train_step"] = t_train / elapsed;
+    }
     if (dtype == "bfloat16") {
       // The same engine in float32 on the same (bfloat16-rounded) weights and target.
       model->to(dev, torch::kFloat32);
@@ -174,6 +268,7 @@ int main(int argc, char** argv) {
       out["score_max_abs_error_vs_float32_relative"] = max_err / std::max(max_ref, 1e-300);
       out["score_pearson_vs_float32"] = num / std::sqrt(den_a * den_b);
     }
+    out["peak_rss_kib"] = peak_rss_kib();
     std::cout << out.dump() << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "clues-bench-score: " << e.what() << "\n";
