@@ -19,6 +19,7 @@ with mpirun (--mpirun CMD or MPIRUN; an `srun ...` launcher gets -n RANKS instea
 import argparse
 import configparser
 import csv
+import difflib
 import hashlib
 import io
 import itertools
@@ -392,7 +393,7 @@ class Clues:
             keys += [(f"[grid] {sec}.{k}", k) for s, k, _ in study.axes if s == sec]
             for where, key in keys:
                 if key not in known:
-                    near = [k for k in known if k.split(".")[-1] == key.split(".")[-1] and k != key]
+                    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
                     hint = f" (did you mean {near[0]}?)" if near else ""
                     raise StudyError(f"{study.path}: {where}: '{key}' is not an option of clues {sec}{hint}; "
                                      f"`clues {sec} --help` lists them")
@@ -838,13 +839,22 @@ def cmd_summarize(study, clues, args):
     return 0
 
 
-def per_seed_means(lines, row, metric, keep):
-    """{seed: mean of the metric over the lines of row that keep() accepts}."""
+def per_seed_means(lines, row, metric, keep, complete):
+    """{seed: mean of the metric over the lines of row that keep() accepts}, for the seeds
+    with `complete` such lines (a seed missing a cell or a figure would weigh the others
+    unevenly: it is left out)."""
     by_seed = {}
     for line in lines:
         if line["row"] == row and keep(line) and line.get(metric) is not None:
             by_seed.setdefault(line["seed"], []).append(line[metric])
-    return {s: sum(v) / len(v) for s, v in by_seed.items()}
+    return {s: sum(v) / len(v) for s, v in by_seed.items() if len(v) == complete}
+
+
+def marginal(study, lines, row, metric, axis, value):
+    """Per seed means along one axis value (over every combination of the other axes)."""
+    name = study.axis_names[axis]
+    complete = math.prod(len(v) for i, (_, _, v) in enumerate(study.axes) if i != axis)
+    return list(per_seed_means(lines, row, metric, lambda line: line[name] == value, complete).values())
 
 
 def markdown(study, lines, rows, metrics, ref, done, missing):
@@ -872,7 +882,8 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
         out.append("")
     if names:
         out += ["## Marginal means along each axis", "",
-                "Per seed, the mean over the other axes' cells; then mean ± sd [95% t-interval] over seeds.", ""]
+                "Per seed, the mean over every combination of the other axes (a seed missing one of them is left out); "
+                "then mean ± sd [95% t-interval] over those seeds.", ""]
         for m in [x for x in MAIN_METRICS if x in metrics] or metrics[:1]:
             for i, n in enumerate(names):
                 out += [f"### {m} by {n}", "", "| row | " + " | ".join(f"{n} = {v}" for v in study.axes[i][2]) + " |",
@@ -880,8 +891,7 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
                 for r in rows:
                     cells = []
                     for v in study.axes[i][2]:
-                        xs = list(per_seed_means(lines, r, m, lambda line: line[n] == v).values())
-                        cells.append(interval_text(xs))
+                        cells.append(interval_text(marginal(study, lines, r, m, i, v)))
                     out.append(f"| {r} | " + " | ".join(cells) + " |")
                 out.append("")
     out += [f"## Paired differences against {ref}", "",
@@ -933,7 +943,7 @@ def plot(study, lines, rows, metrics):
             for k, r in enumerate(rows):
                 ys, lo, hi, xs = [], [], [], []
                 for j, v in enumerate(values):
-                    per = list(per_seed_means(lines, r, m, lambda line: line[n] == v).values())
+                    per = marginal(study, lines, r, m, i, v)
                     if not per:
                         continue
                     mean, _, a, b = t_interval(per)
