@@ -2,7 +2,10 @@
 // context (validation, device, inputs, output folder), runs the phases on every MPI rank,
 // and turns any error into one message and MPI_Abort.
 #include <mpi.h>
+#include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -27,12 +30,29 @@ const char* kUsage =
     "  loss     the mean loss of each sample under a model folder, one per line (clues loss --help)\n"
     "  merge    merge PEFT LoRA adapters into one: TIES, linear, task arithmetic (clues merge --help)\n"
     "  partition split pooled data into silos for a study, with low-quality samples and labels (clues partition --help)\n"
+    "  study    plan, run and summarize a grid of runs over partitions and settings (clues study --help)\n"
     "  tokenize the token ids of each sample under a model folder's tokenizer (clues tokenize --help)\n"
     "  version  print the version\n";
 
 }  // namespace
 
+// `clues study ...` is the clues-study driver beside this executable (it launches MPI jobs
+// itself, so this process must not start MPI first).
+static int exec_study(int argc, char** argv) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string driver = (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "clues-study";
+  std::vector<char*> args{const_cast<char*>(driver.c_str())};
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  execv(driver.c_str(), args.data());
+  std::cerr << "clues: error: cannot run " << driver << " (" << std::strerror(errno)
+            << "): clues study needs the clues-study driver beside the clues executable (build it again)\n";
+  return 2;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "study") == 0) return exec_study(argc, argv);
   clues::MpiSession mpi(&argc, &argv);
   const clues::Comm comm = clues::Comm::world();
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -73,11 +73,12 @@ struct Report {
   std::string collab, threshold_mode, anchor_moments, scope, rank, engine, precondition;
   int ranks = 1;
   int64_t checkpoints = 0, trainable_params = 0, truncated_samples = 0;
+  double sample_silos = 0, local_epochs = 0;
   ReportAnchor anchor;
   std::map<std::string, ReportSilo> silos;
   std::optional<Detection> pooled;
   std::map<std::string, ReportRow> comparison;
-  std::map<std::string, double> timings_s;
+  std::map<std::string, double> timings_s, communication_s, communication_bytes;
   std::vector<std::string> warnings;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Detection, auroc, precision, recall, f1)
@@ -89,8 +90,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportRow, macro_test_loss, macro_test_loss_s
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportAnchor, samples, mean_score)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportSelection, rule, origin, description, loss_weight)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Report, collab, threshold, selection, threshold_mode, anchor_moments, scope, rank, engine, precondition, ranks,
-                                   checkpoints, trainable_params, truncated_samples, anchor, silos, pooled, comparison,
-                                   timings_s, warnings)
+                                   checkpoints, sample_silos, local_epochs, trainable_params, truncated_samples, anchor, silos, pooled, comparison,
+                                   timings_s, communication_s, communication_bytes, warnings)
 
 Report make_report(const RunSummary& s, const RunFacts& facts) {
   Report r;
@@ -105,6 +106,8 @@ Report make_report(const RunSummary& s, const RunFacts& facts) {
   r.precondition = facts.precondition;
   r.ranks = facts.ranks;
   r.checkpoints = facts.checkpoints;
+  r.sample_silos = facts.sample_silos;
+  r.local_epochs = facts.local_epochs;
   r.trainable_params = facts.trainable_params;
   r.truncated_samples = facts.truncated_samples;
   r.anchor = {facts.anchor_samples, facts.anchor_mean_score};
@@ -134,6 +137,8 @@ Report make_report(const RunSummary& s, const RunFacts& facts) {
     }
   }
   r.timings_s = facts.timings_s;
+  r.communication_s = facts.communication_s;
+  r.communication_bytes = facts.communication_bytes;
   r.warnings = facts.warnings;
   return r;
 }

@@ -62,8 +62,12 @@ struct RunFacts {
   int64_t checkpoints = 0, trainable_params = 0, truncated_samples = 0;
   int64_t anchor_samples = 0;
   double anchor_mean_score = 0;
+  double sample_silos = 0;  // train.sample_silos: 0 = every silo trains every round
+  double local_epochs = 0;  // train.local_epochs: 0 = train.local_steps steps per silo and round
   std::vector<int> host_rank;  // per silo, in --silo order
   std::map<std::string, double> timings_s;
+  // Per phase: seconds inside MPI calls and device collectives (the most of any rank) and payload bytes (all ranks).
+  std::map<std::string, double> communication_s, communication_bytes;
   std::vector<std::string> warnings;  // collapse, scores without information
 };
 

@@ -108,6 +108,13 @@ TEST(PipelineMpi, WritesEveryOutputAndMatchesOneRankHostingBothSilos) {
   ASSERT_TRUE(rep.contains("timings_s"));
   for (const char* phase : {"load", "warmup", "scoring", "selection", "output", "total"})
     EXPECT_TRUE(rep["timings_s"].contains(phase)) << phase;
+  // Communication per phase: each warm-up round averages [theta | m | v] (3·P floats) to every
+  // rank, so at least that many bytes moved; time in the calls within the phase's time.
+  const double P = rep["trainable_params"].get<double>(), rounds = rep["checkpoints"].get<double>();
+  EXPECT_GE(rep["communication_bytes"]["warmup"].get<double>(), rounds * 3 * P * 4);
+  EXPECT_GT(rep["communication_s"]["warmup"].get<double>(), 0.0);
+  EXPECT_LE(rep["communication_s"]["warmup"].get<double>(), rep["timings_s"]["warmup"].get<double>() + 1e-3);
+  EXPECT_GT(rep["communication_bytes"]["scoring"].get<double>(), 0.0);
   EXPECT_EQ(rep["ranks"], 2);
   EXPECT_EQ(rep["silos"]["alpha"]["samples"], 24);
   EXPECT_EQ(rep["silos"]["beta"]["samples"], 20);

@@ -176,6 +176,37 @@ TEST(Train, RoundOrderIsAPureFunctionAndCoversEpochs) {
   EXPECT_EQ(first, (std::vector<int64_t>{0, 1, 2, 3, 4}));  // each epoch is a permutation
 }
 
+// train.local_epochs: steps per round follow the silo's own size (ceil(E·n / batch)),
+// and a round takes exactly that many optimizer steps over whole passes of its data.
+TEST(Train, LocalEpochsSetStepsPerSilo) {
+  TrainConfig tc;
+  tc.local_steps = 3;
+  tc.batch_size = 4;
+  EXPECT_EQ(silo_steps(tc, 100), 3);  // 0: train.local_steps, whatever the size
+  tc.local_epochs = 1;
+  EXPECT_EQ(silo_steps(tc, 10), 3);   // ceil(10 / 4)
+  EXPECT_EQ(silo_steps(tc, 12), 3);
+  EXPECT_EQ(silo_steps(tc, 13), 4);
+  EXPECT_EQ(silo_steps(tc, 1), 1);
+  tc.local_epochs = 0.1;
+  EXPECT_EQ(silo_steps(tc, 10), 1);   // at least one
+  tc.local_epochs = 2;
+  const auto order = round_order(10, tc, 42, 0, 0);
+  ASSERT_EQ(order.size(), 20u);       // 5 steps of 4: two whole passes
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<int64_t> p(order.begin() + pass * 10, order.begin() + (pass + 1) * 10);
+    std::sort(p.begin(), p.end());
+    for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(p[static_cast<size_t>(i)], i);
+  }
+  const auto data = samples();
+  tc.batch_size = 2;
+  Decoder m = make_model(tiny("lora"), 3);
+  AdamState st = AdamState::zeros_like(m->trainable_tensors());
+  train_round(m, data, st, tc, 7, 1, 0);
+  EXPECT_EQ(st.step, silo_steps(tc, static_cast<int64_t>(data.size())));
+  EXPECT_EQ(st.step, (2 * static_cast<int64_t>(data.size()) + 1) / 2);
+}
+
 TEST(Train, FedAvgWeightsBySampleCount) {
   const std::vector<torch::Tensor> xs{torch::tensor({1.0f, 2.0f}), torch::tensor({3.0f, 4.0f}), torch::tensor({0.0f, 8.0f})};
   auto avg = federated_average(Comm::serial(), {10, 30, 0}, [](int64_t) { return 0; },
@@ -183,6 +214,32 @@ TEST(Train, FedAvgWeightsBySampleCount) {
   EXPECT_TRUE(torch::allclose(avg, torch::tensor({2.5f, 3.5f})));  // (10·x0 + 30·x1 + 0·x2) / 40
   EXPECT_THROW(federated_average(Comm::serial(), {0}, [](int64_t) { return 0; },
                                  [&](int64_t) { return xs[0]; }, 2), InputError);
+}
+
+// train.sample_silos: all silos by default; a count or a share drawn per round from the
+// seed alone (the same on every rank), the others at 0; at least one silo.
+TEST(Train, RoundCountsSampleSilosPerRound) {
+  const std::vector<double> counts = {5, 6, 7, 8, 9, 10, 11, 12};
+  TrainConfig tc;
+  EXPECT_EQ(round_counts(counts, tc, 3, 0), counts);
+  auto drawn = [&](double sample, uint64_t seed, int64_t round) {
+    tc.sample_silos = sample;
+    const auto rc = round_counts(counts, tc, seed, round);
+    int n = 0;
+    for (size_t j = 0; j < rc.size(); ++j) {
+      EXPECT_TRUE(rc[j] == 0 || rc[j] == counts[j]);
+      n += rc[j] > 0;
+    }
+    return std::make_pair(n, rc);
+  };
+  EXPECT_EQ(drawn(3, 1, 0).first, 3);
+  EXPECT_EQ(drawn(0.5, 1, 0).first, 4);
+  EXPECT_EQ(drawn(0.01, 1, 0).first, 1);   // at least one
+  EXPECT_EQ(drawn(20, 1, 0).first, 8);     // at most every silo
+  EXPECT_EQ(drawn(3, 1, 2).second, drawn(3, 1, 2).second);  // a pure function of (seed, round)
+  bool differ = false;
+  for (int64_t r = 1; r < 6; ++r) differ = differ || drawn(3, 1, r).second != drawn(3, 1, 0).second;
+  EXPECT_TRUE(differ) << "every round drew the same silos";
 }
 
 // DataInf's streamed three passes against its formula written out over loop-engine

@@ -4,6 +4,8 @@
 // averaged moments, lr) and each silo's own moments. One global model judges every silo at
 // each checkpoint, with the validation gradient split over the ranks; fine-tuning on a
 // selection averages every round too.
+#include <numeric>
+
 #include "io/h5.h"
 #include "lib/collab/collaboration.h"
 #include "lib/model/checkpoint.h"
@@ -19,8 +21,8 @@ class FedAvg final : public Collaboration {
 
   double warmup_round(int64_t r) override {
     const TrainConfig& tc = env_.cfg.train;
-    const RoundResult rr = federated_round(env_.comm, m_.model, locals(kWarmup), env_.counts, env_.owner, theta_, tc,
-                                           env_.cfg.seed, r, true);
+    const RoundResult rr = federated_round(env_.comm, m_.model, locals(kWarmup), round_counts(env_.counts, tc, env_.cfg.seed, r),
+                                           env_.owner, theta_, tc, env_.cfg.seed, r, true);
     theta_ = rr.theta;
     const double lr = round_mean_lr(tc, r);
     for (const auto& s : env_.hosted) {
@@ -74,8 +76,11 @@ class FedAvg final : public Collaboration {
   torch::Tensor train_selected(const std::vector<LocalSilo>& locals, const std::vector<double>& counts,
                                uint64_t seed) override {
     torch::Tensor th = m_.theta0;
-    for (int64_t r = 0; r < env_.cfg.train.rounds; ++r)
-      th = federated_round(env_.comm, m_.model, locals, counts, env_.owner, th, env_.cfg.train, seed, r, false).theta;
+    for (int64_t r = 0; r < env_.cfg.train.rounds; ++r) {
+      const auto rc = round_counts(counts, env_.cfg.train, seed, r);
+      if (std::accumulate(rc.begin(), rc.end(), 0.0) <= 0) continue;  // the round drew only silos that kept nothing
+      th = federated_round(env_.comm, m_.model, locals, rc, env_.owner, th, env_.cfg.train, seed, r, false).theta;
+    }
     return th;
   }
 

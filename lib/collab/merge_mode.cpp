@@ -21,12 +21,14 @@ class Merge final : public Collaboration {
 
   double warmup_round(int64_t r) override {
     const TrainConfig& tc = env_.cfg.train;
+    const auto counts = round_counts(env_.counts, tc, env_.cfg.seed, r);  // 0: not training this round
     double loss = 0, total = 0;
-    for (double n : env_.counts) total += n;
+    for (double n : counts) total += n;
     const auto mine = locals(kWarmup);
     agree_on_errors(env_.comm, [&] {  // divergence on any rank: one message, every rank stops
       for (const auto& l : mine)
-        loss += env_.counts[static_cast<size_t>(l.index)] / total * solo_round(env_.comm, m_.model, l, tc, env_.cfg.seed, r);
+        if (counts[static_cast<size_t>(l.index)] > 0)
+          loss += counts[static_cast<size_t>(l.index)] / total * solo_round(env_.comm, m_.model, l, tc, env_.cfg.seed, r);
     });
     const double lr = round_mean_lr(tc, r);
     for (const auto& s : env_.hosted) {
@@ -84,11 +86,13 @@ class Merge final : public Collaboration {
   torch::Tensor train_selected(const std::vector<LocalSilo>& locals, const std::vector<double>& counts,
                                uint64_t seed) override {
     const Config& cfg = env_.cfg;
-    for (int64_t r = 0; r < cfg.train.rounds; ++r)
+    for (int64_t r = 0; r < cfg.train.rounds; ++r) {
+      const auto rc = round_counts(counts, cfg.train, seed, r);  // 0: kept nothing, or not drawn this round
       agree_on_errors(env_.comm, [&] {  // divergence on any rank: one message, every rank stops
         for (const auto& l : locals)
-          if (counts[static_cast<size_t>(l.index)] > 0) solo_round(env_.comm, m_.model, l, cfg.train, seed, r);
+          if (rc[static_cast<size_t>(l.index)] > 0) solo_round(env_.comm, m_.model, l, cfg.train, seed, r);
       });
+    }
     std::map<int64_t, const LocalSilo*> hosted;
     for (const auto& l : locals) hosted[l.index] = &l;
     const auto S = static_cast<int64_t>(counts.size());

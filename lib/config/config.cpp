@@ -116,6 +116,8 @@ void Config::validate() const {
   const auto& t = train;
   require(t.rounds >= 1, "train.rounds must be at least 1");
   require(t.local_steps >= 1, "train.local_steps must be at least 1");
+  require(std::isfinite(t.local_epochs) && t.local_epochs >= 0 && t.local_epochs <= 1e6,
+          "train.local_epochs must be 0 (use train.local_steps) or a positive number of passes");
   require(t.batch_size >= 1, "train.batch_size must be at least 1");
   require(std::isfinite(t.lr) && t.lr > 0, "train.lr must be a positive finite number");
   require(std::isfinite(t.eps) && t.eps >= std::numeric_limits<float>::min(),  // smaller is 0 in float32
@@ -124,6 +126,8 @@ void Config::validate() const {
   require(std::isfinite(t.weight_decay) && t.weight_decay >= 0, "train.weight_decay must be 0 or positive");
   require(std::isfinite(t.grad_clip) && t.grad_clip >= 0, "train.grad_clip must be 0 (off) or a positive norm");
   require(t.warmup_frac >= 0 && t.warmup_frac < 1, "train.warmup_frac must be in [0, 1)");
+  require(std::isfinite(t.sample_silos) && t.sample_silos >= 0 && (t.sample_silos < 1 || t.sample_silos == std::floor(t.sample_silos)),
+          "train.sample_silos must be 0 (every silo), a share in (0, 1) or a whole number of silos");
   require(t.min_lr_frac >= 0 && t.min_lr_frac <= 1, "train.min_lr_frac must be in [0, 1]");
   require(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)");
   require(!(score.engine == Engine::kGhost && score.precondition != Precondition::kSgd),

@@ -88,6 +88,9 @@ struct ModelConfig {
 struct TrainConfig {
   int64_t rounds = 3;          // warm-up rounds = checkpoints
   int64_t local_steps = 20;    // optimizer steps per silo per round
+  // > 0: passes over its own data per silo and round instead (steps = ceil(local_epochs ·
+  // samples / batch_size)), for many silos of different sizes; 0: local_steps.
+  double local_epochs = 0;
   int64_t batch_size = 16;
   double lr = 3e-3;            // peak learning rate
   double warmup_frac = 0.1;    // share of all steps spent warming up (then linear decay)
@@ -101,6 +104,10 @@ struct TrainConfig {
   // which every score, loss and evaluation uses) | response | sequence. The research code
   // trains on the whole sequence and takes scoring gradients on the response only.
   TrainOn loss_on = TrainOn::kSame;
+  // Silos that train in each round (warm-up and every fine-tuning), drawn per round from
+  // the seed: 0 = every silo; in (0, 1): that share of them (at least one); >= 1: that
+  // many. The others keep their state and their moments for the round.
+  double sample_silos = 0;
 };
 
 struct ScoreConfig {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "io/error.h"
+#include "lib/dist/comm_stats.h"
 
 namespace clues {
 
@@ -47,7 +48,10 @@ torch::Tensor ordered_sum(const Comm& comm, int64_t n_items, const std::function
     for (int64_t j = 0; j < n_items; ++j) {
       const int o = owner(j);
       if (o == comm.rank()) item.copy_(checked_item(produce(j), j, len));
-      comm.device_link()->broadcast(item.data_ptr(), static_cast<size_t>(len) * sizeof(float), o);
+      {
+        const CommTimer timer(len * static_cast<int64_t>(sizeof(float)));
+        comm.device_link()->broadcast(item.data_ptr(), static_cast<size_t>(len) * sizeof(float), o);
+      }
       out.add_(item);
     }
     return out;
@@ -73,7 +77,10 @@ torch::Tensor ordered_sum(const Comm& comm, int64_t n_items, const std::function
     const int64_t w = std::min(width, len - off);
     const auto send = mine.narrow(1, off, w).contiguous();
     auto all = torch::empty({R, M, w}, opts);
-    comm.device_link()->all_gather(send.data_ptr(), all.data_ptr(), static_cast<size_t>(M * w) * sizeof(float));
+    {
+      const CommTimer timer(static_cast<int64_t>(R) * M * w * static_cast<int64_t>(sizeof(float)));
+      comm.device_link()->all_gather(send.data_ptr(), all.data_ptr(), static_cast<size_t>(M * w) * sizeof(float));
+    }
     auto part = out.narrow(0, off, w);
     for (int64_t j = 0; j < n_items; ++j) part.add_(all[who[static_cast<size_t>(j)]][slot[static_cast<size_t>(j)]]);
   }
@@ -85,6 +92,7 @@ void broadcast(const Comm& comm, torch::Tensor& t, int root) {
   if (comm.size() == 1) return;
   const auto bytes = static_cast<int64_t>(t.numel() * t.element_size());
   if (on_link(comm, t.device())) {
+    const CommTimer timer(bytes);
     comm.device_link()->broadcast(t.data_ptr(), static_cast<size_t>(bytes), root);
   } else if (t.device().is_cpu()) {
     comm.broadcast(t.data_ptr(), bytes, root);

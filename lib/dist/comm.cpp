@@ -2,11 +2,13 @@
 #include "lib/dist/comm.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <exception>
 
 #include "io/error.h"
+#include "lib/dist/comm_stats.h"
 
 namespace clues {
 
@@ -35,8 +37,28 @@ int Comm::local_rank() const {
 }
 
 void Comm::barrier() const {
-  if (mpi_) CLUES_MPI_CHECK(MPI_Barrier(comm_));
+  if (!mpi_) return;
+  const CommTimer timer(0);
+  CLUES_MPI_CHECK(MPI_Barrier(comm_));
 }
+
+namespace {
+double steady_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+CommStats& comm_stats() {
+  static CommStats stats;
+  return stats;
+}
+
+CommTimer::CommTimer(int64_t bytes) : t0_(steady_s()) {
+  comm_stats().bytes += bytes;
+  comm_stats().calls += 1;
+}
+
+CommTimer::~CommTimer() { comm_stats().seconds += steady_s() - t0_; }
 
 namespace {
 // MPI counts are int: move large buffers in pieces.
@@ -45,6 +67,7 @@ constexpr int64_t kChunk = INT_MAX / 2;
 
 void Comm::broadcast(void* data, int64_t bytes, int root) const {
   if (!mpi_) return;
+  const CommTimer timer(bytes);
   auto* p = static_cast<char*>(data);
   for (int64_t off = 0; off < bytes; off += kChunk) {
     int n = static_cast<int>(std::min(kChunk, bytes - off));
@@ -62,29 +85,42 @@ void Comm::broadcast(std::string& s, int root) const {
 
 double Comm::allreduce_sum(double v) const {
   double out = v;
-  if (mpi_) CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, comm_));
+  if (mpi_) {
+    const CommTimer timer(sizeof v);
+    CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, comm_));
+  }
   return out;
 }
 
 double Comm::allreduce_max(double v) const {
   double out = v;
-  if (mpi_) CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, comm_));
+  if (mpi_) {
+    const CommTimer timer(sizeof v);
+    CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, comm_));
+  }
   return out;
 }
 
 int64_t Comm::allreduce_sum(int64_t v) const {
   int64_t out = v;
-  if (mpi_) CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_SUM, comm_));
+  if (mpi_) {
+    const CommTimer timer(sizeof v);
+    CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_SUM, comm_));
+  }
   return out;
 }
 
 bool Comm::all_ok(bool ok) const {
   int mine = ok ? 1 : 0, all = mine;
-  if (mpi_) CLUES_MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm_));
+  if (mpi_) {
+    const CommTimer timer(sizeof mine);
+    CLUES_MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm_));
+  }
   return all == 1;
 }
 
 void Comm::send(const void* data, int64_t bytes, int dest, int tag) const {
+  const CommTimer timer(bytes);
   const auto* p = static_cast<const char*>(data);
   for (int64_t off = 0; off < bytes; off += kChunk) {
     int n = static_cast<int>(std::min(kChunk, bytes - off));
@@ -93,6 +129,7 @@ void Comm::send(const void* data, int64_t bytes, int dest, int tag) const {
 }
 
 void Comm::recv(void* data, int64_t bytes, int src, int tag) const {
+  const CommTimer timer(bytes);
   auto* p = static_cast<char*>(data);
   for (int64_t off = 0; off < bytes; off += kChunk) {
     int n = static_cast<int>(std::min(kChunk, bytes - off));

@@ -97,6 +97,7 @@ Decoder train_base(const Config& cfg, const Comm& comm, const torch::Device& dev
   tc.batch_size = cfg.pretrain.batch_size;
   tc.rounds = 1;
   tc.local_steps = cfg.pretrain.steps;
+  tc.local_epochs = 0;  // pretraining counts steps
   const auto order = round_order(static_cast<int64_t>(data.size()), tc, pretrain_seed(cfg), -1, 0);
   const auto params = base->trainable_tensors();
   const int64_t P = base->trainable_numel();

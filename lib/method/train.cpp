@@ -12,6 +12,7 @@
 #include "io/files.h"
 #include "io/state_file.h"
 #include "lib/dist/collectives.h"
+#include "lib/method/select.h"
 
 namespace clues {
 
@@ -39,13 +40,19 @@ double round_mean_lr(const TrainConfig& tc, int64_t round) {
   return sum / static_cast<double>(tc.local_steps);
 }
 
+int64_t silo_steps(const TrainConfig& tc, int64_t n) {
+  if (tc.local_epochs <= 0) return tc.local_steps;
+  const double steps = std::ceil(tc.local_epochs * static_cast<double>(n) / static_cast<double>(tc.batch_size));
+  return std::max<int64_t>(1, static_cast<int64_t>(steps));
+}
+
 std::vector<int64_t> round_order(int64_t n, const TrainConfig& tc, uint64_t seed, int64_t silo, int64_t round) {
   std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(silo),
                     static_cast<uint32_t>(round), 0x7a11u};
   std::mt19937_64 rng(seq);
   std::vector<int64_t> perm(static_cast<size_t>(n));
   std::vector<int64_t> order;
-  const int64_t need = tc.local_steps * tc.batch_size;
+  const int64_t need = silo_steps(tc, n) * tc.batch_size;
   order.reserve(static_cast<size_t>(need));
   while (static_cast<int64_t>(order.size()) < need) {
     std::iota(perm.begin(), perm.end(), 0);
@@ -113,7 +120,8 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
   // Dropout masks from (seed, silo, round) alone, like the data order: the same on any rank layout and on resume.
   if (model->config().lora_dropout > 0)
     torch::manual_seed(seed * 1000003ULL + static_cast<uint64_t>(silo) * 7919ULL + static_cast<uint64_t>(round) + 17);
-  return train_steps(model, data, order, st, tc, round * tc.local_steps, tc.local_steps, tc.rounds * tc.local_steps);
+  const int64_t k = silo_steps(tc, static_cast<int64_t>(data.size()));  // train.local_steps, or from train.local_epochs
+  return train_steps(model, data, order, st, tc, round * k, k, tc.rounds * k);
 }
 
 void save_silo_state(const std::string& path, const torch::Tensor& theta, const AdamState& st) {
@@ -181,6 +189,18 @@ double solo_round(const Comm& comm, Decoder& model, const LocalSilo& s, const Tr
   for (const auto& p : params) P += p.numel();
   const auto theta = read_silo_state_flat(s.state, P).narrow(0, 0, P).to(params.front().device());
   return train_and_park(comm, model, s, theta, tc, seed, round);
+}
+
+std::vector<double> round_counts(const std::vector<double>& counts, const TrainConfig& tc, uint64_t seed, int64_t round) {
+  if (tc.sample_silos <= 0) return counts;
+  const auto S = static_cast<int64_t>(counts.size());
+  const int64_t m = tc.sample_silos >= 1 ? std::min<int64_t>(S, static_cast<int64_t>(tc.sample_silos))
+                                         : std::max<int64_t>(1, std::llround(tc.sample_silos * static_cast<double>(S)));
+  const auto drawn = select_random(S, m, seed, -1 - round);  // a stream of its own: not any silo's data order
+  std::vector<double> out(counts.size(), 0.0);
+  for (size_t j = 0; j < out.size(); ++j)
+    if (drawn[j]) out[j] = counts[j];
+  return out;
 }
 
 RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<LocalSilo>& mine,

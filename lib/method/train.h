@@ -29,7 +29,12 @@ double lr_at(const TrainConfig& tc, int64_t step, int64_t total);
 // Mean learning rate over the optimizer steps of round `round` (0-based).
 double round_mean_lr(const TrainConfig& tc, int64_t round);
 
-// The sample indices a silo trains on in `round`: local_steps * batch_size draws from
+// Optimizer steps a silo of n samples takes per round: train.local_steps, or with
+// train.local_epochs > 0, ceil(local_epochs * n / batch_size) (at least one), so every
+// silo passes over its own data the same number of times whatever its size.
+int64_t silo_steps(const TrainConfig& tc, int64_t n);
+
+// The sample indices a silo trains on in `round`: silo_steps * batch_size draws from
 // successive shuffles of 0..n-1, a pure function of (seed, silo, round), so the order
 // does not depend on which rank hosts the silo or on a resume.
 std::vector<int64_t> round_order(int64_t n, const TrainConfig& tc, uint64_t seed, int64_t silo, int64_t round);
@@ -73,6 +78,11 @@ void save_silo_state(const std::string& path, const torch::Tensor& theta, const 
 SiloState load_silo_state(const std::string& path, const std::vector<torch::Tensor>& params);
 // The same file as one host vector [theta | m | v] of 3·P floats (step to *step if given).
 torch::Tensor read_silo_state_flat(const std::string& path, int64_t P, int64_t* step = nullptr);
+
+// Every silo's sample count for round `round`: as given for the silos that train in that
+// round (train.sample_silos: all, or a share or count drawn from (seed, round), the same
+// on every rank), 0 for the others.
+std::vector<double> round_counts(const std::vector<double>& counts, const TrainConfig& tc, uint64_t seed, int64_t round);
 
 // One silo hosted by this rank, as federated_round sees it.
 struct LocalSilo {

@@ -12,6 +12,7 @@
 #include "io/jsonl.h"
 #include "io/run_inputs.h"
 #include "lib/dist/collect.h"
+#include "lib/dist/comm_stats.h"
 #include "lib/dist/log.h"
 #include "lib/method/pretrain.h"
 #include "lib/method/rules.h"
@@ -24,7 +25,13 @@ namespace clues {
 PhaseClock::PhaseClock() : start_(elapsed_s()), last_(start_) {}
 
 void PhaseClock::end(const Comm& comm, const std::string& name) {
-  timings[name] = comm.allreduce_max(elapsed_s() - last_);
+  const double seconds = elapsed_s() - last_;
+  const CommStats now = comm_stats();  // before this function's own reductions
+  timings[name] = comm.allreduce_max(seconds);
+  comm_s[name] = comm.allreduce_max(now.seconds - last_comm_s_);
+  comm_bytes[name] = comm.allreduce_sum(static_cast<double>(now.bytes) - last_comm_bytes_);
+  last_comm_s_ = comm_stats().seconds;
+  last_comm_bytes_ = static_cast<double>(comm_stats().bytes);
   last_ = elapsed_s();
 }
 

@@ -43,17 +43,20 @@ struct SiloData {
   std::vector<Encoded> enc;
 };
 
-// Seconds per phase, each the slowest rank's.
+// Seconds per phase, each the slowest rank's, and the phase's communication: seconds inside
+// MPI calls and device collectives (the most of any rank; waiting included) and payload
+// bytes (summed over the ranks), from lib/dist/comm_stats.h.
 class PhaseClock {
  public:
   PhaseClock();
   // Records the time since the last phase ended as `name` (collective: max over ranks).
   void end(const Comm& comm, const std::string& name);
   double since_start() const;
-  std::map<std::string, double> timings;
+  std::map<std::string, double> timings, comm_s, comm_bytes;
 
  private:
   double start_, last_;
+  double last_comm_s_ = 0, last_comm_bytes_ = 0;
 };
 
 struct RunContext {

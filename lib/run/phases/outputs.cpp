@@ -105,11 +105,15 @@ RunFacts run_facts(const RunContext& ctx, const Trainable& m, const Selection& s
   facts.precondition = to_string(cfg.score.precondition);
   facts.ranks = ctx.comm.size();
   facts.checkpoints = cfg.train.rounds;
+  facts.sample_silos = cfg.train.sample_silos;
+  facts.local_epochs = cfg.train.local_epochs;
   facts.trainable_params = m.P;
   facts.truncated_samples = ctx.truncated;
   facts.anchor_samples = static_cast<int64_t>(ctx.anchor.size());
   facts.anchor_mean_score = mean(sel.anchor_score);
   facts.timings_s = ctx.clock.timings;
+  facts.communication_s = ctx.clock.comm_s;
+  facts.communication_bytes = ctx.clock.comm_bytes;
   return facts;
 }
 
