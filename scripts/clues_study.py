@@ -29,6 +29,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -393,7 +394,7 @@ class Clues:
             keys += [(f"[grid] {sec}.{k}", k) for s, k, _ in study.axes if s == sec]
             for where, key in keys:
                 if key not in known:
-                    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+                    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
                     hint = f" (did you mean {near[0]}?)" if near else ""
                     raise StudyError(f"{study.path}: {where}: '{key}' is not an option of clues {sec}{hint}; "
                                      f"`clues {sec} --help` lists them")
@@ -432,7 +433,7 @@ def check_out(study, write):
 
 
 def write_atomic(path, text, mode="w"):
-    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    tmp = f"{path}.tmp-{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
     with open(tmp, mode) as f:
         f.write(text)
     os.replace(tmp, path)
@@ -607,7 +608,7 @@ class Runner:
             if os.path.isfile(os.path.join(final, "manifest.json")):
                 return final, 0
             os.makedirs(os.path.dirname(final), exist_ok=True)
-            tmp = os.path.join(os.path.dirname(final), f".{key}.{os.getpid()}.tmp")
+            tmp = os.path.join(os.path.dirname(final), f".{key}.{socket.gethostname()}-{os.getpid()}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             argv = self.clues.launch(1) + [self.clues.bin, "partition"] + flags(cell.options("partition")) + \
                 ["--seed", str(cell.seed), "--out", tmp]
