@@ -867,17 +867,18 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
            f"Figures: mean ± sd over seeds [95% t-interval of the mean]; results.csv has every cell and row.", ""]
     if missing:
         out += ["Missing cells (not finished; left out): " + ", ".join(f"{c.index} ({c.id})" for c in missing), ""]
-    groups = []
-    for combo in itertools.product(*[v for _, _, v in study.axes]):
-        groups.append(list(combo))
+    groups = [list(combo) for combo in itertools.product(*[v for _, _, v in study.axes])]
+    by_point, by_cell = {}, {}  # (grid values, row) -> lines; (cell, row) -> line
+    for line in lines:
+        by_point.setdefault((tuple(line[n] for n in names), line["row"]), []).append(line)
+        by_cell[(line["cell"], line["row"])] = line
     out += ["## Every grid cell, over seeds", ""]
     for m in metrics:
         out += [f"### {m}", "", "| " + " | ".join(names + ["row", "n", m]) + " |",
                 "|" + "---|" * (len(names) + 3)]
         for g in groups:
             for r in rows:
-                xs = [line[m] for line in lines if line["row"] == r and line.get(m) is not None
-                      and [line[n] for n in names] == g]
+                xs = [line[m] for line in by_point.get((tuple(g), r), []) if line.get(m) is not None]
                 if xs:
                     out.append("| " + " | ".join(g + [r, str(len(xs)), interval_text(xs)]) + " |")
         out.append("")
@@ -907,12 +908,11 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
                 if r == ref:
                     continue
                 diffs = []
-                for line in lines:
-                    if line["row"] != ref or line.get(m) is None or (g is not None and [line[n] for n in names] != g):
-                        continue
-                    other = [x for x in lines if x["cell"] == line["cell"] and x["row"] == r and x.get(m) is not None]
-                    if other:
-                        diffs.append(line[m] - other[0][m])
+                for line in (by_point.get((tuple(g), ref), []) if g is not None else
+                             [x for x in lines if x["row"] == ref]):
+                    other = by_cell.get((line["cell"], r))
+                    if line.get(m) is not None and other is not None and other.get(m) is not None:
+                        diffs.append(line[m] - other[m])
                 if diffs:
                     better = sum(d < 0 for d in diffs) if lower else sum(d > 0 for d in diffs)
                     label = g if g is not None else ["all"] + [""] * (len(names) - 1)
