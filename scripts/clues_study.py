@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """clues study: a grid of `clues partition` + `clues run` cells, run and summarised.
 
     clues study plan STUDY.ini
@@ -673,14 +673,23 @@ class Runner:
             self.say(f"cell {cell.index} {cell.id}: finished in {fmt_s(took)} "
                      f"[{done}/{total}" + (f", ETA {fmt_s(eta)}" if eta is not None else "") + "]")
         else:
-            try:
-                with open(cell.log, errors="replace") as f:
-                    tail = f.readlines()[-8:]
-            except OSError:
-                tail = []
             reason = f"exit status {rc}" if rc else "no report.json"
             self.say(f"cell {cell.index} {cell.id}: FAILED in {what} ({reason}) after {fmt_s(took)} "
-                     f"[{done}/{total}]; log {cell.log}, its end:\n" + "".join("    " + line for line in tail).rstrip())
+                     f"[{done}/{total}]; log {cell.log}, its end:\n" + log_tail(cell.log))
+
+
+def log_tail(path, n=6):
+    """The last attempt's error lines (clues's message, above Open MPI's banner) and last n lines."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return "    (no log)"
+    attempt = text[text.rfind("\n==== ") + 1:].splitlines()[1:]
+    errors = [line for line in attempt if "error" in line.lower() and not line.startswith("[")][:3]
+    tail = attempt[-n:]
+    shown = [line for line in errors if line not in tail] + (["..."] if errors and errors[-1] not in tail else []) + tail
+    return "\n".join("    " + line for line in shown)
 
 
 def cmd_run(study, clues, args):
