@@ -353,8 +353,11 @@ class Clues:
     def exists(self):
         return os.path.isfile(self.bin) and os.access(self.bin, os.X_OK)
 
+    def is_srun(self):
+        return os.path.basename(self.launcher[0]) == "srun"
+
     def launch(self, ranks):
-        if os.path.basename(self.launcher[0]) == "srun":
+        if self.is_srun():
             return self.launcher + ["-n", str(ranks)]
         return self.launcher + ["--oversubscribe", "-np", str(ranks)]
 
@@ -535,7 +538,7 @@ def cmd_plan(study, clues, args):
     print(f"study {study.path}: {len(study.cells)} cells = "
           + " × ".join([f"{len(v)} {n}" for n, (_, _, v) in zip(study.axis_names, study.axes)]
                        + [f"{len(study.seeds)} seeds"])
-          + f", {study.ranks} rank(s) each; out {study.out}")
+          + f", {study.ranks} rank(s) each; out {os.path.relpath(study.out)}")
     for r in [head] + table:
         print("  " + "  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
     states = [r[1] for r in rows]
@@ -579,6 +582,7 @@ class Runner:
         self.part_locks = {}
         self.failed = []
         self.finished = 0
+        self.ran, self.to_run = 0, 0  # cells run (not skipped) so far, and to run in all
         self.durations = []
 
     def say(self, msg):
@@ -610,7 +614,9 @@ class Runner:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             tmp = os.path.join(os.path.dirname(final), f".{key}.{socket.gethostname()}-{os.getpid()}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            argv = self.clues.launch(1) + [self.clues.bin, "partition"] + flags(cell.options("partition")) + \
+            # One process: started directly (an MPI singleton), or by srun inside a Slurm job.
+            launch = self.clues.launch(1) if self.clues.is_srun() else []
+            argv = launch + [self.clues.bin, "partition"] + flags(cell.options("partition")) + \
                 ["--seed", str(cell.seed), "--out", tmp]
             rc = self.logged(cell, argv, self.study.dir)
             if rc != 0:
@@ -662,13 +668,14 @@ class Runner:
         took = time.time() - start
         with self.lock:
             self.finished += 1
+            self.ran += 1
             if rc == 0 and cell.state() == "done":
                 self.durations.append(took)
             else:
                 self.failed.append(cell)
-            done, left = self.finished, total - self.finished
+            done, left = self.finished, self.to_run - self.ran
             eta = (sum(self.durations) / len(self.durations) * left / max(1, min(self.args.parallel, left))
-                   if self.durations and left else None)
+                   if self.durations and left > 0 else None)
         if rc == 0 and cell.state() == "done":
             self.say(f"cell {cell.index} {cell.id}: finished in {fmt_s(took)} "
                      f"[{done}/{total}" + (f", ETA {fmt_s(eta)}" if eta is not None else "") + "]")
@@ -705,6 +712,7 @@ def cmd_run(study, clues, args):
     runner = Runner(study, clues, args)
     start = time.time()
     todo = [c for c in cells if c.state() != "done"]
+    runner.to_run = len(todo)
     runner.say(f"{PROG}: {len(cells)} cell(s) of {study.path}: {len(cells) - len(todo)} done already, "
                f"{len(todo)} to run, {args.parallel} at a time, {runner.ranks} rank(s) each")
     if args.parallel == 1:
