@@ -908,18 +908,16 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
                 out += [f"### {m} by {n}", "", "| row | " + " | ".join(f"{n} = {v}" for v in study.axes[i][2]) + " |",
                         "|---|" + "---|" * len(study.axes[i][2])]
                 for r in rows:
-                    cells = []
-                    for v in study.axes[i][2]:
-                        cells.append(interval_text(marginal(study, lines, r, m, i, v)))
-                    out.append(f"| {r} | " + " | ".join(cells) + " |")
+                    cells = [interval_text(marginal(study, lines, r, m, i, v)) for v in study.axes[i][2]]
+                    if any(c != "-" for c in cells):
+                        out.append(f"| {r} | " + " | ".join(cells) + " |")
                 out.append("")
     out += [f"## Paired differences against {ref}", "",
             f"Same cell and seed: {ref} minus the row. Lower is better for losses and perplexity, higher for AUROC, "
             f"precision, recall, F1 and exact match; 'better' counts the pairs where {ref} is better.", ""]
     for m in [x for x in MAIN_METRICS if x in metrics] or metrics[:1]:
         lower = LOWER_IS_BETTER.get(m)
-        out += [f"### {m}", "", "| " + " | ".join(names + ["row", "pairs", f"{ref} − row", f"{ref} better"]) + " |",
-                "|" + "---|" * (len(names) + 4)]
+        table = []
         for g in groups + ([None] if names else []):
             for r in rows:
                 if r == ref:
@@ -933,9 +931,13 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
                 if diffs:
                     better = sum(d < 0 for d in diffs) if lower else sum(d > 0 for d in diffs)
                     label = g if g is not None else ["all"] + [""] * (len(names) - 1)
-                    out.append("| " + " | ".join(label + [r, str(len(diffs)), interval_text(diffs).replace(
+                    table.append("| " + " | ".join(label + [r, str(len(diffs)), interval_text(diffs).replace(
                         "(n=1)", "(one pair)"), f"{better} of {len(diffs)}"]) + " |")
-        out.append("")
+        if table:
+            out += [f"### {m}", "", "| " + " | ".join(names + ["row", "pairs", f"{ref} − row", f"{ref} better"]) + " |",
+                    "|" + "---|" * (len(names) + 4)] + table + [""]
+        else:
+            out += [f"{m}: no other row has it.", ""]
     return "\n".join(out)
 
 
