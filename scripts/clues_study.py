@@ -361,29 +361,58 @@ class Clues:
             return self.launcher + ["-n", str(ranks)]
         return self.launcher + ["--oversubscribe", "-np", str(ranks)]
 
-    def options(self, command):
+    def _read_help(self, command):
         """{option: default or None} from `clues COMMAND --help`, or None when it cannot be read."""
-        if command in self._help:
-            return self._help[command]
-        result = None
-        if self.exists():
-            try:
-                p = subprocess.run([self.bin, command, "--help"], capture_output=True, text=True, env=self.env,
-                                   timeout=120, stdin=subprocess.DEVNULL)
-                if p.returncode == 0:
-                    result = {}
-                    for m in re.finditer(r"^\s+(?:-\w \[ )?--([A-Za-z0-9_.\-]+)(?: \])?(?: arg)?(?: \(=([^)]*)\))?",
-                                         p.stdout, re.M):
-                        result[m.group(1)] = m.group(2)
-                    if not result:
-                        result = None
-            except (OSError, subprocess.SubprocessError):
-                result = None
-        self._help[command] = result
-        return result
+        try:
+            p = subprocess.run([self.bin, command, "--help"], capture_output=True, text=True, env=self.env,
+                               timeout=120, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if p.returncode != 0:
+            return None
+        result = {}
+        for m in re.finditer(r"^\s+(?:-\w \[ )?--([A-Za-z0-9_.\-]+)(?: \])?(?: arg)?(?: \(=([^)]*)\))?", p.stdout, re.M):
+            result[m.group(1)] = m.group(2)
+        return result or None
+
+    def _identity(self):
+        st = os.stat(self.bin)
+        return {"bin": self.bin, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def load_options(self, out):
+        """The options of `clues partition` and `clues run`: from OUT/.clues_options.json when it
+        was written for this very executable, else from both --help at once (each starts MPI)."""
+        if self._help or not self.exists():
+            return
+        cache = os.path.join(out, ".clues_options.json")
+        try:
+            with open(cache) as f:
+                saved = json.load(f)
+            if saved.get("identity") == self._identity():
+                self._help = saved["options"]
+                return
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+        threads = {c: threading.Thread(target=lambda c=c: self._help.__setitem__(c, self._read_help(c)))
+                   for c in ("partition", "run")}
+        for t in threads.values():
+            t.start()
+        for t in threads.values():
+            t.join()
+
+    def save_options(self, out):
+        """Keeps the options in OUT (read by the next command on this study)."""
+        if self.exists() and all(self._help.get(c) for c in ("partition", "run")):
+            write_atomic(os.path.join(out, ".clues_options.json"),
+                         json.dumps({"identity": self._identity(), "options": self._help}) + "\n")
+
+    def options(self, command):
+        """{option: default or None} of `clues COMMAND`, or None when it cannot be read."""
+        return self._help.get(command)
 
     def check_keys(self, study, required):
         """Every key of the study is an option of `clues partition` / `clues run`."""
+        self.load_options(study.out)
         for sec in ("partition", "run"):
             known = self.options(sec)
             if known is None:
@@ -709,6 +738,7 @@ def cmd_run(study, clues, args):
     if args.parallel < 1:
         raise StudyError("--parallel must be at least 1")
     check_out(study, write=True)
+    clues.save_options(study.out)
     runner = Runner(study, clues, args)
     start = time.time()
     todo = [c for c in cells if c.state() != "done"]
