@@ -813,10 +813,6 @@ def reference_row(report, rows):
     return rows[0]
 
 
-def fmt(x, digits=4):
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
 def interval_text(xs, digits=4):
     if not xs:
         return "-"
@@ -911,7 +907,7 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
            f"{len(done)} of {len(study.cells)} cells finished ({len(study.seeds)} seeds: "
            f"{' '.join(map(str, study.seeds))}); axes: " + (", ".join(
                f"{n} = {' '.join(v)}" for n, (_, _, v) in zip(names, study.axes)) or "none") + ".",
-           f"Figures: mean ± sd over seeds [95% t-interval of the mean]; results.csv has every cell and row.", ""]
+           "Figures: mean ± sd over seeds [95% t-interval of the mean]; results.csv has every cell and row.", ""]
     if missing:
         out += ["Missing cells (not finished; left out): " + ", ".join(f"{c.index} ({c.id})" for c in missing), ""]
     groups = [list(combo) for combo in itertools.product(*[v for _, _, v in study.axes])]
