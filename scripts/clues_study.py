@@ -531,6 +531,10 @@ def timing(cell):
         return None
 
 
+def states_left(rows):
+    return sum(1 for r in rows if r[1] != "done")
+
+
 def cmd_plan(study, clues, args):
     clues.check_keys(study, required=False)
     try:
@@ -576,8 +580,9 @@ def cmd_plan(study, clues, args):
           f"{states.count('todo')} to run; cost = silos × samples per silo × train.rounds (sample-rounds), "
           f"{sum(x for x in total_cost if x):.0f} in all" + ("" if None not in total_cost else " (some unknown)"))
     if rate is not None:
-        print(f"time: {rate * 1000:.3g} s per 1000 sample-rounds from {len(done_rate)} finished cell(s); "
-              f"about {fmt_s(left_s)}{'' if left_known else ' or more'} for the rest on {study.ranks} rank(s) each")
+        rest = (f"about {fmt_s(left_s)}{'' if left_known else ' or more'} for the rest on {study.ranks} rank(s) each"
+                if states_left(rows) else "nothing left to run")
+        print(f"time: {rate * 1000:.3g} s per 1000 sample-rounds from {len(done_rate)} finished cell(s); {rest}")
     else:
         print("time: no finished cell yet to extrapolate from (report.json timings_s.total)")
     print("run here:   clues study run " + shlex.quote(study.path) + " [--parallel K]")
