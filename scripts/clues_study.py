@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """clues study: a grid of `clues partition` + `clues run` cells, run and summarised.
 
     clues study plan STUDY.ini
@@ -29,6 +29,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -352,34 +353,66 @@ class Clues:
     def exists(self):
         return os.path.isfile(self.bin) and os.access(self.bin, os.X_OK)
 
+    def is_srun(self):
+        return os.path.basename(self.launcher[0]) == "srun"
+
     def launch(self, ranks):
-        if os.path.basename(self.launcher[0]) == "srun":
+        if self.is_srun():
             return self.launcher + ["-n", str(ranks)]
         return self.launcher + ["--oversubscribe", "-np", str(ranks)]
 
-    def options(self, command):
+    def _read_help(self, command):
         """{option: default or None} from `clues COMMAND --help`, or None when it cannot be read."""
-        if command in self._help:
-            return self._help[command]
-        result = None
-        if self.exists():
-            try:
-                p = subprocess.run([self.bin, command, "--help"], capture_output=True, text=True, env=self.env,
-                                   timeout=120, stdin=subprocess.DEVNULL)
-                if p.returncode == 0:
-                    result = {}
-                    for m in re.finditer(r"^\s+(?:-\w \[ )?--([A-Za-z0-9_.\-]+)(?: \])?(?: arg)?(?: \(=([^)]*)\))?",
-                                         p.stdout, re.M):
-                        result[m.group(1)] = m.group(2)
-                    if not result:
-                        result = None
-            except (OSError, subprocess.SubprocessError):
-                result = None
-        self._help[command] = result
-        return result
+        try:
+            p = subprocess.run([self.bin, command, "--help"], capture_output=True, text=True, env=self.env,
+                               timeout=120, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if p.returncode != 0:
+            return None
+        result = {}
+        for m in re.finditer(r"^\s+(?:-\w \[ )?--([A-Za-z0-9_.\-]+)(?: \])?(?: arg)?(?: \(=([^)]*)\))?", p.stdout, re.M):
+            result[m.group(1)] = m.group(2)
+        return result or None
+
+    def _identity(self):
+        st = os.stat(self.bin)
+        return {"bin": self.bin, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def load_options(self, out):
+        """The options of `clues partition` and `clues run`: from OUT/.clues_options.json when it
+        was written for this very executable, else from both --help at once (each starts MPI)."""
+        if self._help or not self.exists():
+            return
+        cache = os.path.join(out, ".clues_options.json")
+        try:
+            with open(cache) as f:
+                saved = json.load(f)
+            if saved.get("identity") == self._identity():
+                self._help = saved["options"]
+                return
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+        threads = {c: threading.Thread(target=lambda c=c: self._help.__setitem__(c, self._read_help(c)))
+                   for c in ("partition", "run")}
+        for t in threads.values():
+            t.start()
+        for t in threads.values():
+            t.join()
+
+    def save_options(self, out):
+        """Keeps the options in OUT (read by the next command on this study)."""
+        if self.exists() and all(self._help.get(c) for c in ("partition", "run")):
+            write_atomic(os.path.join(out, ".clues_options.json"),
+                         json.dumps({"identity": self._identity(), "options": self._help}) + "\n")
+
+    def options(self, command):
+        """{option: default or None} of `clues COMMAND`, or None when it cannot be read."""
+        return self._help.get(command)
 
     def check_keys(self, study, required):
         """Every key of the study is an option of `clues partition` / `clues run`."""
+        self.load_options(study.out)
         for sec in ("partition", "run"):
             known = self.options(sec)
             if known is None:
@@ -393,7 +426,7 @@ class Clues:
             keys += [(f"[grid] {sec}.{k}", k) for s, k, _ in study.axes if s == sec]
             for where, key in keys:
                 if key not in known:
-                    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+                    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
                     hint = f" (did you mean {near[0]}?)" if near else ""
                     raise StudyError(f"{study.path}: {where}: '{key}' is not an option of clues {sec}{hint}; "
                                      f"`clues {sec} --help` lists them")
@@ -432,7 +465,7 @@ def check_out(study, write):
 
 
 def write_atomic(path, text, mode="w"):
-    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    tmp = f"{path}.tmp-{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
     with open(tmp, mode) as f:
         f.write(text)
     os.replace(tmp, path)
@@ -498,6 +531,10 @@ def timing(cell):
         return None
 
 
+def states_left(rows):
+    return sum(1 for r in rows if r[1] != "done")
+
+
 def cmd_plan(study, clues, args):
     clues.check_keys(study, required=False)
     try:
@@ -534,7 +571,7 @@ def cmd_plan(study, clues, args):
     print(f"study {study.path}: {len(study.cells)} cells = "
           + " × ".join([f"{len(v)} {n}" for n, (_, _, v) in zip(study.axis_names, study.axes)]
                        + [f"{len(study.seeds)} seeds"])
-          + f", {study.ranks} rank(s) each; out {study.out}")
+          + f", {study.ranks} rank(s) each; out {os.path.relpath(study.out)}")
     for r in [head] + table:
         print("  " + "  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
     states = [r[1] for r in rows]
@@ -543,8 +580,9 @@ def cmd_plan(study, clues, args):
           f"{states.count('todo')} to run; cost = silos × samples per silo × train.rounds (sample-rounds), "
           f"{sum(x for x in total_cost if x):.0f} in all" + ("" if None not in total_cost else " (some unknown)"))
     if rate is not None:
-        print(f"time: {rate * 1000:.3g} s per 1000 sample-rounds from {len(done_rate)} finished cell(s); "
-              f"about {fmt_s(left_s)}{'' if left_known else ' or more'} for the rest on {study.ranks} rank(s) each")
+        rest = (f"about {fmt_s(left_s)}{'' if left_known else ' or more'} for the rest on {study.ranks} rank(s) each"
+                if states_left(rows) else "nothing left to run")
+        print(f"time: {rate * 1000:.3g} s per 1000 sample-rounds from {len(done_rate)} finished cell(s); {rest}")
     else:
         print("time: no finished cell yet to extrapolate from (report.json timings_s.total)")
     print("run here:   clues study run " + shlex.quote(study.path) + " [--parallel K]")
@@ -578,6 +616,7 @@ class Runner:
         self.part_locks = {}
         self.failed = []
         self.finished = 0
+        self.ran, self.to_run = 0, 0  # cells run (not skipped) so far, and to run in all
         self.durations = []
 
     def say(self, msg):
@@ -607,9 +646,11 @@ class Runner:
             if os.path.isfile(os.path.join(final, "manifest.json")):
                 return final, 0
             os.makedirs(os.path.dirname(final), exist_ok=True)
-            tmp = os.path.join(os.path.dirname(final), f".{key}.{os.getpid()}.tmp")
+            tmp = os.path.join(os.path.dirname(final), f".{key}.{socket.gethostname()}-{os.getpid()}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            argv = self.clues.launch(1) + [self.clues.bin, "partition"] + flags(cell.options("partition")) + \
+            # One process: started directly (an MPI singleton), or by srun inside a Slurm job.
+            launch = self.clues.launch(1) if self.clues.is_srun() else []
+            argv = launch + [self.clues.bin, "partition"] + flags(cell.options("partition")) + \
                 ["--seed", str(cell.seed), "--out", tmp]
             rc = self.logged(cell, argv, self.study.dir)
             if rc != 0:
@@ -661,25 +702,35 @@ class Runner:
         took = time.time() - start
         with self.lock:
             self.finished += 1
+            self.ran += 1
             if rc == 0 and cell.state() == "done":
                 self.durations.append(took)
             else:
                 self.failed.append(cell)
-            done, left = self.finished, total - self.finished
+            done, left = self.finished, self.to_run - self.ran
             eta = (sum(self.durations) / len(self.durations) * left / max(1, min(self.args.parallel, left))
-                   if self.durations and left else None)
+                   if self.durations and left > 0 else None)
         if rc == 0 and cell.state() == "done":
             self.say(f"cell {cell.index} {cell.id}: finished in {fmt_s(took)} "
                      f"[{done}/{total}" + (f", ETA {fmt_s(eta)}" if eta is not None else "") + "]")
         else:
-            try:
-                with open(cell.log, errors="replace") as f:
-                    tail = f.readlines()[-8:]
-            except OSError:
-                tail = []
             reason = f"exit status {rc}" if rc else "no report.json"
             self.say(f"cell {cell.index} {cell.id}: FAILED in {what} ({reason}) after {fmt_s(took)} "
-                     f"[{done}/{total}]; log {cell.log}, its end:\n" + "".join("    " + line for line in tail).rstrip())
+                     f"[{done}/{total}]; log {cell.log}, its end:\n" + log_tail(cell.log))
+
+
+def log_tail(path, n=6):
+    """The last attempt's error lines (clues's message, above Open MPI's banner) and last n lines."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return "    (no log)"
+    attempt = text[text.rfind("\n==== ") + 1:].splitlines()[1:]
+    errors = [line for line in attempt if "error" in line.lower() and not line.startswith("[")][:3]
+    tail = attempt[-n:]
+    shown = [line for line in errors if line not in tail] + (["..."] if errors and errors[-1] not in tail else []) + tail
+    return "\n".join("    " + line for line in shown)
 
 
 def cmd_run(study, clues, args):
@@ -692,9 +743,11 @@ def cmd_run(study, clues, args):
     if args.parallel < 1:
         raise StudyError("--parallel must be at least 1")
     check_out(study, write=True)
+    clues.save_options(study.out)
     runner = Runner(study, clues, args)
     start = time.time()
     todo = [c for c in cells if c.state() != "done"]
+    runner.to_run = len(todo)
     runner.say(f"{PROG}: {len(cells)} cell(s) of {study.path}: {len(cells) - len(todo)} done already, "
                f"{len(todo)} to run, {args.parallel} at a time, {runner.ranks} rank(s) each")
     if args.parallel == 1:
@@ -763,10 +816,6 @@ def reference_row(report, rows):
         if r in rows:
             return r
     return rows[0]
-
-
-def fmt(x, digits=4):
-    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def interval_text(xs, digits=4):
@@ -863,20 +912,21 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
            f"{len(done)} of {len(study.cells)} cells finished ({len(study.seeds)} seeds: "
            f"{' '.join(map(str, study.seeds))}); axes: " + (", ".join(
                f"{n} = {' '.join(v)}" for n, (_, _, v) in zip(names, study.axes)) or "none") + ".",
-           f"Figures: mean ± sd over seeds [95% t-interval of the mean]; results.csv has every cell and row.", ""]
+           "Figures: mean ± sd over seeds [95% t-interval of the mean]; results.csv has every cell and row.", ""]
     if missing:
         out += ["Missing cells (not finished; left out): " + ", ".join(f"{c.index} ({c.id})" for c in missing), ""]
-    groups = []
-    for combo in itertools.product(*[v for _, _, v in study.axes]):
-        groups.append(list(combo))
+    groups = [list(combo) for combo in itertools.product(*[v for _, _, v in study.axes])]
+    by_point, by_cell = {}, {}  # (grid values, row) -> lines; (cell, row) -> line
+    for line in lines:
+        by_point.setdefault((tuple(line[n] for n in names), line["row"]), []).append(line)
+        by_cell[(line["cell"], line["row"])] = line
     out += ["## Every grid cell, over seeds", ""]
     for m in metrics:
         out += [f"### {m}", "", "| " + " | ".join(names + ["row", "n", m]) + " |",
                 "|" + "---|" * (len(names) + 3)]
         for g in groups:
             for r in rows:
-                xs = [line[m] for line in lines if line["row"] == r and line.get(m) is not None
-                      and [line[n] for n in names] == g]
+                xs = [line[m] for line in by_point.get((tuple(g), r), []) if line.get(m) is not None]
                 if xs:
                     out.append("| " + " | ".join(g + [r, str(len(xs)), interval_text(xs)]) + " |")
         out.append("")
@@ -889,35 +939,36 @@ def markdown(study, lines, rows, metrics, ref, done, missing):
                 out += [f"### {m} by {n}", "", "| row | " + " | ".join(f"{n} = {v}" for v in study.axes[i][2]) + " |",
                         "|---|" + "---|" * len(study.axes[i][2])]
                 for r in rows:
-                    cells = []
-                    for v in study.axes[i][2]:
-                        cells.append(interval_text(marginal(study, lines, r, m, i, v)))
-                    out.append(f"| {r} | " + " | ".join(cells) + " |")
+                    cells = [interval_text(marginal(study, lines, r, m, i, v)) for v in study.axes[i][2]]
+                    if any(c != "-" for c in cells):
+                        out.append(f"| {r} | " + " | ".join(cells) + " |")
                 out.append("")
     out += [f"## Paired differences against {ref}", "",
             f"Same cell and seed: {ref} minus the row. Lower is better for losses and perplexity, higher for AUROC, "
             f"precision, recall, F1 and exact match; 'better' counts the pairs where {ref} is better.", ""]
     for m in [x for x in MAIN_METRICS if x in metrics] or metrics[:1]:
         lower = LOWER_IS_BETTER.get(m)
-        out += [f"### {m}", "", "| " + " | ".join(names + ["row", "pairs", f"{ref} − row", f"{ref} better"]) + " |",
-                "|" + "---|" * (len(names) + 4)]
+        table = []
         for g in groups + ([None] if names else []):
             for r in rows:
                 if r == ref:
                     continue
                 diffs = []
-                for line in lines:
-                    if line["row"] != ref or line.get(m) is None or (g is not None and [line[n] for n in names] != g):
-                        continue
-                    other = [x for x in lines if x["cell"] == line["cell"] and x["row"] == r and x.get(m) is not None]
-                    if other:
-                        diffs.append(line[m] - other[0][m])
+                for line in (by_point.get((tuple(g), ref), []) if g is not None else
+                             [x for x in lines if x["row"] == ref]):
+                    other = by_cell.get((line["cell"], r))
+                    if line.get(m) is not None and other is not None and other.get(m) is not None:
+                        diffs.append(line[m] - other[m])
                 if diffs:
                     better = sum(d < 0 for d in diffs) if lower else sum(d > 0 for d in diffs)
                     label = g if g is not None else ["all"] + [""] * (len(names) - 1)
-                    out.append("| " + " | ".join(label + [r, str(len(diffs)), interval_text(diffs).replace(
+                    table.append("| " + " | ".join(label + [r, str(len(diffs)), interval_text(diffs).replace(
                         "(n=1)", "(one pair)"), f"{better} of {len(diffs)}"]) + " |")
-        out.append("")
+        if table:
+            out += [f"### {m}", "", "| " + " | ".join(names + ["row", "pairs", f"{ref} − row", f"{ref} better"]) + " |",
+                    "|" + "---|" * (len(names) + 4)] + table + [""]
+        else:
+            out += [f"{m}: no other row has it.", ""]
     return "\n".join(out)
 
 

@@ -28,7 +28,7 @@ score.batch_size = 8
 progress = 1000
 EOF
 cat >"$dir/study.ini" <<'EOF'
-# A tiny study: the low-quality share as the axis, two seeds.
+# A tiny study: the learning rate as the axis, two seeds.
 [study]
 out = out/study          ; relative to this file's folder
 ranks = 2
@@ -39,16 +39,17 @@ silos = 2
 validation-size = 8
 anchor-size = 8
 test-size = 5
+bad-ratios = 0.2,0.6
 [run]
 config = tiny.ini
 train.rounds = 2
 compare.rows = clues,full
 [grid]
-partition.bad-ratios = 0.2 0.6
+run.train.lr = 0.001 0.003
 EOF
 cd "$dir" || exit 1
 out=$dir/out/study
-cells=(bad-ratios-0.2_seed-0 bad-ratios-0.2_seed-1 bad-ratios-0.6_seed-0 bad-ratios-0.6_seed-1)
+cells=(train.lr-0.001_seed-0 train.lr-0.001_seed-1 train.lr-0.003_seed-0 train.lr-0.003_seed-1)
 # shellcheck disable=SC2317  # called through check
 reports() {  # reports N: exactly N cells have report.json
   local n=0 c
@@ -59,9 +60,9 @@ reports() {  # reports N: exactly N cells have report.json
 # 1. plan: the cells in order, nothing written.
 "$study_bin" plan study.ini >plan.txt 2>&1
 check "plan exits 0" test $? -eq 0
-check "plan: 4 cells" grep -q "4 cells = 2 partition.bad-ratios × 2 seeds" plan.txt
+check "plan: 4 cells" grep -q "4 cells = 2 run.train.lr × 2 seeds" plan.txt
 check "plan: cells in order (first axis slowest, seeds fastest)" \
-  grep -qE "^  2 +bad-ratios-0.6_seed-0 +0.6 +0 +todo" plan.txt
+  grep -qE "^  2 +train.lr-0.003_seed-0 +0.003 +0 +todo" plan.txt
 check "plan: the sbatch line" grep -qF "sbatch --array=0-3 --ntasks=2 slurm/clues_study.sbatch study.ini" plan.txt
 check "plan writes nothing" test ! -e out
 
@@ -105,20 +106,20 @@ check "plan: 4 done, time per sample-round" grep -q "s per 1000 sample-rounds fr
 check "summarize exits 0" test $? -eq 0
 check "results.csv: header + 4 cells × 2 rows" test "$(wc -l <"$out/results.csv")" -eq 9
 check "results.csv: grid, seed and metric columns" \
-  grep -q "^index,cell,partition.bad-ratios,seed,row,reference,macro_test_loss,.*pooled_auroc" "$out/results.csv"
-check "results.csv: a line of cell 3, row full" grep -q "^3,${cells[3]},0.6,1,full,0," "$out/results.csv"
+  grep -q "^index,cell,run.train.lr,seed,row,reference,macro_test_loss,.*pooled_auroc" "$out/results.csv"
+check "results.csv: a line of cell 3, row full" grep -q "^3,${cells[3]},0.003,1,full,0," "$out/results.csv"
 check "study.md: a 95% t-interval per grid cell" \
-  grep -qE "^\| 0.6 \| clues \| 2 \| [0-9.]+ ± [0-9.]+ \[[0-9.-]+, [0-9.-]+\] \|" "$out/study.md"
+  grep -qE "^\| 0.003 \| clues \| 2 \| [0-9.]+ ± [0-9.]+ \[[0-9.-]+, [0-9.-]+\] \|" "$out/study.md"
 check "study.md: paired differences against clues" grep -q "Paired differences against clues" "$out/study.md"
-check "plots written" test -s "$out/plots/macro_test_loss_by_partition.bad-ratios.png" \
-  -a -s "$out/plots/pooled_auroc_by_partition.bad-ratios.png"
+check "plots written" test -s "$out/plots/macro_test_loss_by_run.train.lr.png" \
+  -a -s "$out/plots/pooled_auroc_by_run.train.lr.png"
 mv "$out/cells/${cells[0]}" "$dir/kept_cell"
 "$study_bin" summarize study.ini >summary2.txt 2>&1
 check "summarize with a missing cell: exit 0, the cell listed" grep -q "Missing cells.*0 (${cells[0]})" "$out/study.md"
 mv "$dir/kept_cell" "$out/cells/${cells[0]}"
 
 # 8. A failing cell: exit status 1, its log's end shown.
-sed -e 's|out/study|out/failing|' -e 's|^partition.bad-ratios = .*|run.collab = nonsense|' -e 's|^seeds = .*|seeds = 0|' \
+sed -e 's|out/study|out/failing|' -e 's|^run.train.lr = .*|run.collab = nonsense|' -e 's|^seeds = .*|seeds = 0|' \
   study.ini >failing.ini
 "$study_bin" run failing.ini >failing.txt 2>&1
 check "a failing cell: exit status 1" test $? -eq 1
@@ -159,7 +160,7 @@ out = out/bad
 [partition]
 silos = 2"
 # The same output folder with another grid.
-sed 's|^partition.bad-ratios = .*|partition.bad-ratios = 0.2 0.4|' study.ini >other.ini
+sed 's|^run.train.lr = .*|run.train.lr = 0.001 0.01|' study.ini >other.ini
 msg=$("$study_bin" run other.ini 2>&1)
 check "another grid in the same OUT: exit status 2" test $? -eq 2
 check "... with a message" grep -qF "holds a study made with other settings (grid differ" <<<"$msg"

@@ -9,8 +9,6 @@ are known) and a stand-in launcher, so the summary's numbers can be checked exac
 
 import csv
 import importlib.util
-import json
-import math
 import os
 import subprocess
 import sys
