@@ -83,41 +83,23 @@ void Comm::broadcast(std::string& s, int root) const {
   broadcast(s.data(), n, root);
 }
 
-double Comm::allreduce_sum(double v) const {
-  double out = v;
-  if (mpi_) {
+namespace {
+// One value reduced over comm (counted in comm_stats), or v itself without MPI.
+template <typename T>
+T reduce_one(bool mpi, MPI_Comm comm, T v, MPI_Datatype type, MPI_Op op) {
+  T out = v;
+  if (mpi) {
     const CommTimer timer(sizeof v);
-    CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, comm_));
+    CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, type, op, comm));
   }
   return out;
 }
+}  // namespace
 
-double Comm::allreduce_max(double v) const {
-  double out = v;
-  if (mpi_) {
-    const CommTimer timer(sizeof v);
-    CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, comm_));
-  }
-  return out;
-}
-
-int64_t Comm::allreduce_sum(int64_t v) const {
-  int64_t out = v;
-  if (mpi_) {
-    const CommTimer timer(sizeof v);
-    CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_SUM, comm_));
-  }
-  return out;
-}
-
-bool Comm::all_ok(bool ok) const {
-  int mine = ok ? 1 : 0, all = mine;
-  if (mpi_) {
-    const CommTimer timer(sizeof mine);
-    CLUES_MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm_));
-  }
-  return all == 1;
-}
+double Comm::allreduce_sum(double v) const { return reduce_one(mpi_, comm_, v, MPI_DOUBLE, MPI_SUM); }
+double Comm::allreduce_max(double v) const { return reduce_one(mpi_, comm_, v, MPI_DOUBLE, MPI_MAX); }
+int64_t Comm::allreduce_sum(int64_t v) const { return reduce_one(mpi_, comm_, v, MPI_INT64_T, MPI_SUM); }
+bool Comm::all_ok(bool ok) const { return reduce_one(mpi_, comm_, ok ? 1 : 0, MPI_INT, MPI_MIN) == 1; }
 
 void Comm::send(const void* data, int64_t bytes, int dest, int tag) const {
   const CommTimer timer(bytes);
