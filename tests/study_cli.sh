@@ -65,6 +65,8 @@ check "plan: cells in order (first axis slowest, seeds fastest)" \
   grep -qE "^  2 +train.lr-0.003_seed-0 +0.003 +0 +todo" plan.txt
 check "plan: the sbatch line" grep -qF "sbatch --array=0-3 --ntasks=2 slurm/clues_study.sbatch study.ini" plan.txt
 check "plan writes nothing" test ! -e out
+"$clues" study plan study.ini >plan2.txt 2>&1
+check "clues study runs clues-study (the same plan)" cmp -s plan.txt plan2.txt
 
 # 2. run: every cell, two at a time.
 "$study_bin" run study.ini --parallel 2 >run.txt 2>&1
