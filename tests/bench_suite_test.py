@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """ctest bench.suite: the benchmark suite end to end on the tiny workload.
 
-    bench_suite_test.py PATH/TO/clues-bench-score MPIEXEC
+    bench_suite_test.py PATH/TO/clues-bench-score MPIEXEC [PATH/TO/clues]
 
 Runs benchmarks/bench.py on 1 rank and on 2 ranks (weak and strong), checks the JSON lines
 (fields, the system record, one iteration record per rank and iteration, verification ok
@@ -9,7 +9,8 @@ with #wrong 0), runs benchmarks/summarize.py on them (Markdown, CSV, PNG), and c
 a tampered reference, a different seed and a missing reference make the driver exit
 non-zero, that the workloads' stored memory estimates match the formula, that a GPU
 workload is skipped without a GPU, and that slurm/bench_sweep.sbatch runs through the Slurm
-stand-ins (tests/slurm_standin)."""
+stand-ins (tests/slurm_standin); with clues given, benchmarks/end_to_end.py on tiny at 2 ranks
+(phases, communication, memory, marked not verified)."""
 import glob
 import json
 import os
@@ -38,6 +39,7 @@ def run(args, env=None):
 
 def main():
     binary, mpiexec = os.path.abspath(sys.argv[1]), sys.argv[2]
+    clues = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
     work = tempfile.mkdtemp(prefix="bench-suite-")
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     driver = ["/usr/bin/python3", os.path.join(SRC, "benchmarks", "bench.py")]
@@ -157,6 +159,25 @@ def main():
             check("sweep: one verified 2-rank summary", len(s) == 1 and s[0]["ranks"] == 2
                   and s[0]["verification"]["wrong"] == 0, len(s))
             check("sweep: summarize wrote its table", os.path.exists(os.path.join(work, "sweep.md")))
+
+        # The end-to-end driver: clues run on tiny's shape, 2 ranks; phases with communication.
+        if clues:
+            e2e = os.path.join(work, "e2e.jsonl")
+            rc, text = run(["/usr/bin/python3", os.path.join(SRC, "benchmarks", "end_to_end.py"), "tiny", "--ranks", "2",
+                            "--bin", clues, "--out", e2e, "--mpirun", mpirun, "--rounds", "2", "--local-steps", "2"], env)
+            check("end_to_end.py tiny, 2 ranks: exit 0", rc == 0, text[-3000:])
+            recs = [json.loads(l) for l in open(e2e)] if os.path.exists(e2e) else []
+            r = recs[0] if len(recs) == 1 else {}
+            ph = r.get("phases", {})
+            check("end_to_end: one record, phases warmup/scoring/selection timed",
+                  all(ph.get(p, {}).get("seconds", -1) >= 0 for p in ("warmup", "scoring", "selection")), r)
+            # Two warm-up rounds average [theta | m | v] of P floats over 2 ranks: more than 2*3*4*P bytes.
+            check("end_to_end: warm-up communication counted",
+                  (ph.get("warmup", {}).get("communication_bytes") or 0) > 0
+                  and (ph.get("warmup", {}).get("communication_s") or 0) > 0, ph.get("warmup"))
+            check("end_to_end: samples, memory, not verified, system record",
+                  r.get("samples_total") == 64 and (r.get("peak_rss_mib") or {}).get("min", 0) > 50
+                  and r.get("verification", {}).get("status") == "not-verified" and "cpu" in r.get("system", {}), r)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{len(failures)} failure(s)")

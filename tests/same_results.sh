@@ -24,7 +24,7 @@ for mode in fedavg merge; do
   check "collab=$mode: report.json the same numbers" /usr/bin/python3 - "$dir/old-$mode/report.json" \
     "$dir/new-$mode/report.json" <<'PY'
 import json, os, sys
-skip = {"timings_s", "communication_s", "communication_bytes", "seconds"} | set(filter(None, os.environ.get("IGNORE_KEYS", "").split(",")))
+skip = {"timings_s", "communication_s", "communication_bytes", "peak_rss_mib", "seconds"} | set(filter(None, os.environ.get("IGNORE_KEYS", "").split(",")))
 def strip(x):
     if isinstance(x, dict):
         return {k: strip(v) for k, v in x.items() if k not in skip}

@@ -115,6 +115,9 @@ TEST(PipelineMpi, WritesEveryOutputAndMatchesOneRankHostingBothSilos) {
   EXPECT_GT(rep["communication_s"]["warmup"].get<double>(), 0.0);
   EXPECT_LE(rep["communication_s"]["warmup"].get<double>(), rep["timings_s"]["warmup"].get<double>() + 1e-3);
   EXPECT_GT(rep["communication_bytes"]["scoring"].get<double>(), 0.0);
+  // Peak resident memory of the ranks: a LibTorch process holds more than 50 MiB.
+  EXPECT_GT(rep["peak_rss_mib"]["min"].get<double>(), 50.0);
+  EXPECT_GE(rep["peak_rss_mib"]["max"].get<double>(), rep["peak_rss_mib"]["min"].get<double>());
   EXPECT_EQ(rep["ranks"], 2);
   EXPECT_EQ(rep["silos"]["alpha"]["samples"], 24);
   EXPECT_EQ(rep["silos"]["beta"]["samples"], 20);

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "io/error.h"
-#include "lib/dist/comm_stats.h"
+#include "lib/dist/process_stats.h"
 
 namespace clues {
 

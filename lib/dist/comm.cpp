@@ -8,7 +8,7 @@
 #include <exception>
 
 #include "io/error.h"
-#include "lib/dist/comm_stats.h"
+#include "lib/dist/process_stats.h"
 
 namespace clues {
 

@@ -2,12 +2,23 @@
 #include "lib/dist/log.h"
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+
+#include "lib/dist/process_stats.h"
 
 namespace clues {
 
 namespace {
 const auto kStart = std::chrono::steady_clock::now();
+}
+
+double peak_rss_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // "VmHWM:  1234 kB"
+  return -1;
 }
 
 double elapsed_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - kStart).count(); }

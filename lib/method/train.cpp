@@ -225,7 +225,6 @@ RoundResult federated_round(const Comm& comm, Decoder& model, const std::vector<
   // One averaging of [theta | m | v]: the same additions as three separate ones.
   const int64_t len = average_moments ? 3 * P : P;
   const auto avg = federated_average(comm, counts, owner, [&](int64_t j) {
-    if (counts[static_cast<size_t>(j)] <= 0) return torch::zeros({len});
     const auto flat = read_silo_state_flat(hosted.at(j)->state, P);
     return average_moments ? flat : flat.narrow(0, 0, P);
   }, len, theta.device(), /*one_at_a_time=*/true);  // items are file reads: hold one at a time
@@ -242,13 +241,20 @@ torch::Tensor federated_average(const Comm& comm, const std::vector<double>& cou
                                 const std::function<torch::Tensor(int64_t)>& local, int64_t numel,
                                 const torch::Device& device, bool one_at_a_time) {
   double total = 0;
-  for (double c : counts) total += c;
+  std::vector<int64_t> live;  // items of weight 0 (not drawn this round, or nothing kept) add nothing: not sent
+  for (size_t j = 0; j < counts.size(); ++j) {
+    total += counts[j];
+    if (counts[j] > 0) live.push_back(static_cast<int64_t>(j));
+  }
   if (total <= 0) throw InputError("federated averaging needs at least one sample");
-  return ordered_sum(comm, static_cast<int64_t>(counts.size()), owner, numel, [&](int64_t j) {
-    const auto t = local(j).to(torch::kFloat32) * (counts[static_cast<size_t>(j)] / total);
-    TORCH_CHECK(t.numel() == numel, "federated_average: item has the wrong size");
-    return t.reshape(-1);
-  }, device, int64_t{1} << 26, one_at_a_time);
+  const auto item = [&](int64_t k) { return live[static_cast<size_t>(k)]; };
+  return ordered_sum(comm, static_cast<int64_t>(live.size()), [&](int64_t k) { return owner(item(k)); }, numel,
+                     [&](int64_t k) {
+                       const int64_t j = item(k);
+                       const auto t = local(j).to(torch::kFloat32) * (counts[static_cast<size_t>(j)] / total);
+                       TORCH_CHECK(t.numel() == numel, "federated_average: item has the wrong size");
+                       return t.reshape(-1);
+                     }, device, int64_t{1} << 26, one_at_a_time);
 }
 
 }  // namespace clues

@@ -58,7 +58,7 @@ double train_round(Decoder& model, const std::vector<Encoded>& data, AdamState& 
 // (silos), where item j lives on rank owner(j) and local(j) returns its flat float32
 // tensor there. Items are added in index order (clues::ordered_sum, through NCCL when the
 // Comm has a device link; `one_at_a_time` as there), so the result does not depend on the
-// rank layout.
+// rank layout. Items of weight 0 are skipped: local(j) is not called and nothing is sent.
 torch::Tensor federated_average(const Comm& comm, const std::vector<double>& counts,
                                 const std::function<int(int64_t)>& owner,
                                 const std::function<torch::Tensor(int64_t)>& local, int64_t numel,

@@ -12,7 +12,7 @@
 #include "io/jsonl.h"
 #include "io/run_inputs.h"
 #include "lib/dist/collect.h"
-#include "lib/dist/comm_stats.h"
+#include "lib/dist/process_stats.h"
 #include "lib/dist/log.h"
 #include "lib/method/pretrain.h"
 #include "lib/method/rules.h"

@@ -45,7 +45,7 @@ struct SiloData {
 
 // Seconds per phase, each the slowest rank's, and the phase's communication: seconds inside
 // MPI calls and device collectives (the most of any rank; waiting included) and payload
-// bytes (summed over the ranks), from lib/dist/comm_stats.h.
+// bytes (summed over the ranks), from lib/dist/process_stats.h.
 class PhaseClock {
  public:
   PhaseClock();

@@ -10,6 +10,7 @@
 #include "io/failpoint.h"
 #include "io/files.h"
 #include "lib/dist/log.h"
+#include "lib/dist/process_stats.h"
 #include "lib/run/phases.h"
 #include "lib/method/rules.h"
 #include "lib/method/select.h"
@@ -133,6 +134,7 @@ RunSummary write_outputs(RunContext& ctx, const Trainable& m, const Scores& scor
   summary.seconds = ctx.clock.since_start();
   ctx.clock.timings["total"] = comm.allreduce_max(summary.seconds);
 
+  const double rss_max = comm.allreduce_max(peak_rss_mib()), rss_min = -comm.allreduce_max(-peak_rss_mib());
   failpoint("before_report", comm.rank());
   if (comm.is_root()) {
     std::vector<std::string> names;
@@ -141,6 +143,8 @@ RunSummary write_outputs(RunContext& ctx, const Trainable& m, const Scores& scor
       write_text_atomic(ctx.files.comparison_md(),
                         "# Comparison (" + ctx.cfg.out + ")\n\n" + comparison_markdown(summary.comparison, names));
     RunFacts facts = run_facts(ctx, m, sel);
+    facts.peak_rss_mib_max = rss_max;
+    facts.peak_rss_mib_min = rss_min;
     facts.warnings = warnings;
     write_report(ctx.files.report(), summary, facts);
   }

@@ -1,7 +1,8 @@
-// What this process's communication cost: wall seconds inside MPI calls and device
+// What this process costs. Its communication: wall seconds inside MPI calls and device
 // collectives (waiting for the other ranks included, as MPI profilers count it), their
 // payload bytes and their number. Counted by Comm (lib/dist/comm.cpp) and the device-link
 // collectives (lib/dist/collectives.cpp); the run's phase clock reports them per phase.
+// Its memory: the peak resident set (lib/dist/log.cpp), in report.json.
 #pragma once
 
 #include <cstdint>
@@ -28,5 +29,8 @@ class CommTimer {
  private:
   double t0_;
 };
+
+// This process's peak resident memory in MiB (VmHWM of /proc/self/status), -1 where unknown.
+double peak_rss_mib();
 
 }  // namespace clues
