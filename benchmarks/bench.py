@@ -384,20 +384,27 @@ def stats(xs):
     return {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
 
 
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--rank-child":
-        sys.exit(rank_child(sys.argv[2:]))
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+def driver_arguments(doc, binary, mpirun):
+    """The arguments both drivers take (bench.py, end_to_end.py): the workload, ranks, mode,
+    the records file, the launcher, the executable and the build folder."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
     ap.add_argument("workload")
     ap.add_argument("--ranks", type=int, default=1)
     ap.add_argument("--mode", choices=("weak", "strong"), default="weak")
     ap.add_argument("--out", help="JSON lines file to append the records to")
-    ap.add_argument("--mpirun", default=os.environ.get("CLUES_BENCH_MPIRUN", "mpirun -np {n}"),
+    ap.add_argument("--mpirun", default=os.environ.get("CLUES_BENCH_MPIRUN", mpirun),
                     help="launcher; {n} becomes the rank count, else '-np N' is appended (default: %(default)s)")
-    ap.add_argument("--launch-single", action="store_true", help="use the launcher for 1 rank too")
-    ap.add_argument("--bin", default=os.path.join(SRC, "build", "bin", "clues-bench-score"))
+    ap.add_argument("--bin", default=os.path.join(SRC, "build", "bin", binary))
     ap.add_argument("--build", default=os.path.join(SRC, "build"), help="build folder (CMakeCache.txt)")
+    return ap
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--rank-child":
+        sys.exit(rank_child(sys.argv[2:]))
+    ap = driver_arguments(__doc__, "clues-bench-score", "mpirun -np {n}")
+    ap.add_argument("--launch-single", action="store_true", help="use the launcher for 1 rank too")
     ap.add_argument("--reference", help="reference file (default benchmarks/references/<workload>.json)")
     ap.add_argument("--allow-unverified", action="store_true", help="report without a reference (exit 0)")
     ap.add_argument("--write-reference", metavar="TOL", type=float,
@@ -543,6 +550,7 @@ def main():
     total_rate = samples_total / slowest
     tflops = [fps * r / 1e12 for r in all_rates]
     rss = [x["result"].get("peak_rss_kib", -1) for x in results]
+    gpu_mib = [x["result"].get("peak_device_mib", -1) for x in results]  # the CUDA allocator's peak; -1 on cpu
     summary = dict(
         common, record="summary",
         figure_of_merit={"name": "scored samples/s", "per_rank_median": statistics.median(medians),
@@ -560,7 +568,10 @@ def main():
         score_s_slowest_rank_median=slowest,
         iterations=iterations, warmup=warmup,
         peak_rss_kib_per_rank=rss, ru_maxrss_kib_per_rank=[x["ru_maxrss_kib"] for x in results],
-        memory_estimate_bytes=mem, memory_measured_vs_estimate=(max(rss) * 1024 / mem["total"]) if device == "cpu" else None,
+        peak_device_mib_per_rank=gpu_mib,
+        memory_estimate_bytes=mem,
+        memory_measured_vs_estimate=(max(rss) * 1024 / mem["total"]) if device == "cpu"
+        else (max(gpu_mib) * 2**20 / mem["total"]) if max(gpu_mib) > 0 else None,
         train_step_ratio=[x["result"].get("ratio_vs_train_step") for x in results],
         wall_s=wall, verification={"status": status, "wrong": wrong, "reference": os.path.relpath(ref_path, SRC)
                                    if os.path.isabs(ref_path) else ref_path,
@@ -589,7 +600,9 @@ def main():
     print(f"# TFLOP/s per rank: median {t['median']:.4f}" +
           (f", {100 * summary['share_of_peak']:.1f}% of {peak:.3f} ({peak_src})" if peak else ", peak unknown"))
     print(f"# peak RSS per rank (MiB): {', '.join(f'{k / 1024:.0f}' for k in rss)}; "
-          f"estimate {mem['total'] / 2**20:.0f} MiB")
+          f"estimate {mem['total'] / 2**20:.0f} MiB" + (" (of GPU memory)" if device == "cuda" else ""))
+    if max(gpu_mib) > 0:
+        print(f"# peak GPU memory per rank (MiB, LibTorch's allocator): {', '.join(f'{g:.0f}' for g in gpu_mib)}")
     if ref is None:
         print(f"# verification: no reference at {ref_path}")
     else:

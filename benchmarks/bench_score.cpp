@@ -14,11 +14,11 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "lib/dist/process_stats.h"
 #include "lib/model/batches.h"
 #include "lib/method/engines.h"
 #include "lib/model/model.h"
@@ -42,15 +42,6 @@ std::vector<Encoded> random_samples(int64_t n, int64_t seq, int64_t prompt, int6
     out[static_cast<size_t>(i)].response_start = prompt;
   }
   return out;
-}
-
-// Peak resident set of this process in KiB (VmHWM of /proc/self/status; -1 where absent).
-int64_t peak_rss_kib() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
-  return -1;
 }
 
 double median(std::vector<double> v) {
@@ -268,7 +259,9 @@ int main(int argc, char** argv) {
       out["score_max_abs_error_vs_float32_relative"] = max_err / std::max(max_ref, 1e-300);
       out["score_pearson_vs_float32"] = num / std::sqrt(den_a * den_b);
     }
-    out["peak_rss_kib"] = peak_rss_kib();
+    const double rss = peak_rss_mib();
+    out["peak_rss_kib"] = rss < 0 ? -1 : std::llround(rss * 1024);
+    out["peak_device_mib"] = dev.is_cuda() ? cuda_peak_mib(dev.index()) : -1.0;
     std::cout << out.dump() << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "clues-bench-score: " << e.what() << "\n";

@@ -56,16 +56,7 @@ def write_jsonl(path, n, rng, prompt, response):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("workload")
-    ap.add_argument("--ranks", type=int, default=1)
-    ap.add_argument("--mode", choices=("weak", "strong"), default="weak")
-    ap.add_argument("--out", help="JSON lines file to append the record to")
-    ap.add_argument("--mpirun", default=os.environ.get("CLUES_BENCH_MPIRUN", "mpirun --oversubscribe -np {n}"),
-                    help="launcher; {n} becomes the rank count, else '-np N' is appended (default: %(default)s)")
-    ap.add_argument("--bin", default=os.path.join(bench.SRC, "build", "bin", "clues"))
-    ap.add_argument("--build", default=os.path.join(bench.SRC, "build"), help="build folder (CMakeCache.txt)")
+    ap = bench.driver_arguments(__doc__, "clues", "mpirun --oversubscribe -np {n}")
     ap.add_argument("--rounds", type=int, default=2, help="warm-up rounds = checkpoints (default: %(default)s)")
     ap.add_argument("--local-steps", type=int, default=5, help="optimizer steps per silo and round (default: %(default)s)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="change a workload field")

@@ -74,7 +74,7 @@ struct Report {
   int ranks = 1;
   int64_t checkpoints = 0, trainable_params = 0, truncated_samples = 0;
   double sample_silos = 0, local_epochs = 0;
-  std::map<std::string, double> peak_rss_mib;  // max, min over the ranks
+  std::map<std::string, double> peak_rss_mib, peak_device_mib;  // max, min over the ranks
   ReportAnchor anchor;
   std::map<std::string, ReportSilo> silos;
   std::optional<Detection> pooled;
@@ -91,7 +91,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportRow, macro_test_loss, macro_test_loss_s
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportAnchor, samples, mean_score)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportSelection, rule, origin, description, loss_weight)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Report, collab, threshold, selection, threshold_mode, anchor_moments, scope, rank, engine, precondition, ranks,
-                                   checkpoints, sample_silos, local_epochs, peak_rss_mib, trainable_params, truncated_samples, anchor, silos, pooled, comparison,
+                                   checkpoints, sample_silos, local_epochs, peak_rss_mib, peak_device_mib, trainable_params, truncated_samples, anchor, silos, pooled, comparison,
                                    timings_s, communication_s, communication_bytes, warnings)
 
 Report make_report(const RunSummary& s, const RunFacts& facts) {
@@ -110,6 +110,7 @@ Report make_report(const RunSummary& s, const RunFacts& facts) {
   r.sample_silos = facts.sample_silos;
   r.local_epochs = facts.local_epochs;
   r.peak_rss_mib = {{"max", facts.peak_rss_mib_max}, {"min", facts.peak_rss_mib_min}};
+  r.peak_device_mib = {{"max", facts.peak_device_mib_max}, {"min", facts.peak_device_mib_min}};
   r.trainable_params = facts.trainable_params;
   r.truncated_samples = facts.truncated_samples;
   r.anchor = {facts.anchor_samples, facts.anchor_mean_score};

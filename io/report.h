@@ -65,6 +65,7 @@ struct RunFacts {
   double sample_silos = 0;  // train.sample_silos: 0 = every silo trains every round
   double local_epochs = 0;  // train.local_epochs: 0 = train.local_steps steps per silo and round
   double peak_rss_mib_max = -1, peak_rss_mib_min = -1;  // peak resident memory of the ranks (host)
+  double peak_device_mib_max = -1, peak_device_mib_min = -1;  // GPU memory peak of the ranks; -1 on CPU
   std::vector<int> host_rank;  // per silo, in --silo order
   std::map<std::string, double> timings_s;
   // Per phase: seconds inside MPI calls and device collectives (the most of any rank) and payload bytes (all ranks).

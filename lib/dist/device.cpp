@@ -5,6 +5,11 @@
 
 #include "io/error.h"
 #include "lib/dist/log.h"
+#include "lib/dist/process_stats.h"
+#if __has_include(<c10/core/CachingDeviceAllocator.h>)
+#include <c10/core/CachingDeviceAllocator.h>
+#define CLUES_HAVE_DEVICE_ALLOCATOR_STATS 1
+#endif
 #ifdef CLUES_HAVE_NCCL
 #include "lib/dist/nccl_comm.h"
 #endif
@@ -37,6 +42,18 @@ DeviceScope::DeviceScope(const torch::Device& dev) : guard_(std::make_unique<Gua
 }
 
 DeviceScope::~DeviceScope() = default;
+
+double cuda_peak_mib(int index) {
+#ifdef CLUES_HAVE_DEVICE_ALLOCATOR_STATS
+  if (!torch::cuda::is_available()) return -1;
+  const auto stats = c10::getDeviceAllocator(c10::DeviceType::CUDA)->getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  const auto& bytes = stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)];
+  return static_cast<double>(bytes.peak) / (1024.0 * 1024.0);
+#else
+  (void)index;
+  return -1;
+#endif
+}
 
 void attach_device_link(Comm& comm, const torch::Device& dev) {
   // NCCL needs every rank on a GPU of its own; every rank takes the same decision.

@@ -2,7 +2,7 @@
 // collectives (waiting for the other ranks included, as MPI profilers count it), their
 // payload bytes and their number. Counted by Comm (lib/dist/comm.cpp) and the device-link
 // collectives (lib/dist/collectives.cpp); the run's phase clock reports them per phase.
-// Its memory: the peak resident set (lib/dist/log.cpp), in report.json.
+// Its memory: the peak resident set (lib/dist/log.cpp) and the GPU's peak, in report.json.
 #pragma once
 
 #include <cstdint>
@@ -32,5 +32,9 @@ class CommTimer {
 
 // This process's peak resident memory in MiB (VmHWM of /proc/self/status), -1 where unknown.
 double peak_rss_mib();
+
+// Peak memory LibTorch's caching allocator has held on CUDA device `index` in MiB (its
+// allocated bytes' peak; lib/dist/device.cpp), -1 where unknown.
+double cuda_peak_mib(int index);
 
 }  // namespace clues

@@ -135,6 +135,8 @@ RunSummary write_outputs(RunContext& ctx, const Trainable& m, const Scores& scor
   ctx.clock.timings["total"] = comm.allreduce_max(summary.seconds);
 
   const double rss_max = comm.allreduce_max(peak_rss_mib()), rss_min = -comm.allreduce_max(-peak_rss_mib());
+  const double gpu = ctx.device.is_cuda() ? cuda_peak_mib(ctx.device.index()) : -1;
+  const double gpu_max = comm.allreduce_max(gpu), gpu_min = -comm.allreduce_max(-gpu);
   failpoint("before_report", comm.rank());
   if (comm.is_root()) {
     std::vector<std::string> names;
@@ -145,6 +147,8 @@ RunSummary write_outputs(RunContext& ctx, const Trainable& m, const Scores& scor
     RunFacts facts = run_facts(ctx, m, sel);
     facts.peak_rss_mib_max = rss_max;
     facts.peak_rss_mib_min = rss_min;
+    facts.peak_device_mib_max = gpu_max;
+    facts.peak_device_mib_min = gpu_min;
     facts.warnings = warnings;
     write_report(ctx.files.report(), summary, facts);
   }
