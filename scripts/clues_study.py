@@ -13,7 +13,7 @@ order of the cells, the outputs and an example.
 Installed as build/bin/clues-study; `clues study ...` runs it. It finds the `clues`
 executable next to itself (--clues PATH or CLUES_BIN override) and launches `clues run`
 with mpirun (--mpirun CMD or MPIRUN; an `srun ...` launcher gets -n RANKS instead of
---oversubscribe -np RANKS). Standard library only, plus matplotlib for the plots.
+--oversubscribe -np RANKS). Standard library, plus SciPy (t quantiles) and matplotlib (plots) for summarize.
 """
 
 import argparse
@@ -78,67 +78,11 @@ def mean_sd(xs):
     return m, sd
 
 
-def _betacf(a, b, x):
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 400):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def betainc(a, b, x):
-    """Regularised incomplete beta function I_x(a, b)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1) / (a + b + 2):
-        return math.exp(lbt) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(lbt) * _betacf(b, a, 1 - x) / b
-
-
-def t_cdf(t, df):
-    """P(T <= t) for Student's t with df degrees of freedom."""
-    p = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1 - p if t > 0 else p
-
-
 def t_quantile(p, df):
-    """The p quantile of Student's t (0 < p < 1), by bisection on the CDF."""
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_quantile(1 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    """The p quantile of Student's t with df degrees of freedom (SciPy, Debian's python3-scipy)."""
+    from scipy.stats import t  # only summarize needs it
+
+    return float(t.ppf(p, df))
 
 
 def t_interval(xs, level=0.95):

@@ -26,6 +26,7 @@ PACKAGES=(
   dict-freedict-eng-deu dict-freedict-eng-fra dict-freedict-eng-ita
   dict-freedict-eng-spa dict-freedict-eng-por dict-freedict-eng-nld  # demo data
   python3 python3-h5py python3-numpy python3-matplotlib  # helper scripts, figures
+  python3-scipy                      # clues study's t-intervals
 )
 
 missing=()
