@@ -49,7 +49,7 @@ torch::Tensor ordered_sum(const Comm& comm, int64_t n_items, const std::function
       const int o = owner(j);
       if (o == comm.rank()) item.copy_(checked_item(produce(j), j, len));
       {
-        const CommTimer timer(len * static_cast<int64_t>(sizeof(float)));
+        const CommTimer timer(len * static_cast<int64_t>(sizeof(float)), "device broadcast");
         comm.device_link()->broadcast(item.data_ptr(), static_cast<size_t>(len) * sizeof(float), o);
       }
       out.add_(item);
@@ -78,7 +78,7 @@ torch::Tensor ordered_sum(const Comm& comm, int64_t n_items, const std::function
     const auto send = mine.narrow(1, off, w).contiguous();
     auto all = torch::empty({R, M, w}, opts);
     {
-      const CommTimer timer(static_cast<int64_t>(R) * M * w * static_cast<int64_t>(sizeof(float)));
+      const CommTimer timer(static_cast<int64_t>(R) * M * w * static_cast<int64_t>(sizeof(float)), "device all_gather");
       comm.device_link()->all_gather(send.data_ptr(), all.data_ptr(), static_cast<size_t>(M * w) * sizeof(float));
     }
     auto part = out.narrow(0, off, w);
@@ -92,7 +92,7 @@ void broadcast(const Comm& comm, torch::Tensor& t, int root) {
   if (comm.size() == 1) return;
   const auto bytes = static_cast<int64_t>(t.numel() * t.element_size());
   if (on_link(comm, t.device())) {
-    const CommTimer timer(bytes);
+    const CommTimer timer(bytes, "device broadcast");
     comm.device_link()->broadcast(t.data_ptr(), static_cast<size_t>(bytes), root);
   } else if (t.device().is_cpu()) {
     comm.broadcast(t.data_ptr(), bytes, root);

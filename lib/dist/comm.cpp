@@ -2,7 +2,6 @@
 #include "lib/dist/comm.h"
 
 #include <algorithm>
-#include <chrono>
 #include <climits>
 #include <cstring>
 #include <exception>
@@ -38,27 +37,9 @@ int Comm::local_rank() const {
 
 void Comm::barrier() const {
   if (!mpi_) return;
-  const CommTimer timer(0);
+  const CommTimer timer(0, "MPI_Barrier");
   CLUES_MPI_CHECK(MPI_Barrier(comm_));
 }
-
-namespace {
-double steady_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
-
-CommStats& comm_stats() {
-  static CommStats stats;
-  return stats;
-}
-
-CommTimer::CommTimer(int64_t bytes) : t0_(steady_s()) {
-  comm_stats().bytes += bytes;
-  comm_stats().calls += 1;
-}
-
-CommTimer::~CommTimer() { comm_stats().seconds += steady_s() - t0_; }
 
 namespace {
 // MPI counts are int: move large buffers in pieces.
@@ -67,7 +48,7 @@ constexpr int64_t kChunk = INT_MAX / 2;
 
 void Comm::broadcast(void* data, int64_t bytes, int root) const {
   if (!mpi_) return;
-  const CommTimer timer(bytes);
+  const CommTimer timer(bytes, "MPI_Bcast");
   auto* p = static_cast<char*>(data);
   for (int64_t off = 0; off < bytes; off += kChunk) {
     int n = static_cast<int>(std::min(kChunk, bytes - off));
@@ -89,7 +70,7 @@ template <typename T>
 T reduce_one(bool mpi, MPI_Comm comm, T v, MPI_Datatype type, MPI_Op op) {
   T out = v;
   if (mpi) {
-    const CommTimer timer(sizeof v);
+    const CommTimer timer(sizeof v, "MPI_Allreduce");
     CLUES_MPI_CHECK(MPI_Allreduce(&v, &out, 1, type, op, comm));
   }
   return out;
@@ -102,7 +83,7 @@ int64_t Comm::allreduce_sum(int64_t v) const { return reduce_one(mpi_, comm_, v,
 bool Comm::all_ok(bool ok) const { return reduce_one(mpi_, comm_, ok ? 1 : 0, MPI_INT, MPI_MIN) == 1; }
 
 void Comm::send(const void* data, int64_t bytes, int dest, int tag) const {
-  const CommTimer timer(bytes);
+  const CommTimer timer(bytes, "MPI_Send");
   const auto* p = static_cast<const char*>(data);
   for (int64_t off = 0; off < bytes; off += kChunk) {
     int n = static_cast<int>(std::min(kChunk, bytes - off));
@@ -111,7 +92,7 @@ void Comm::send(const void* data, int64_t bytes, int dest, int tag) const {
 }
 
 void Comm::recv(void* data, int64_t bytes, int src, int tag) const {
-  const CommTimer timer(bytes);
+  const CommTimer timer(bytes, "MPI_Recv");
   auto* p = static_cast<char*>(data);
   for (int64_t off = 0; off < bytes; off += kChunk) {
     int n = static_cast<int>(std::min(kChunk, bytes - off));

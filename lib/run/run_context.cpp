@@ -27,6 +27,7 @@ PhaseClock::PhaseClock() : start_(elapsed_s()), last_(start_) {}
 void PhaseClock::end(const Comm& comm, const std::string& name) {
   const double seconds = elapsed_s() - last_;
   const CommStats now = comm_stats();  // before this function's own reductions
+  if (tracing()) trace_span(name, 0, steady_s() - seconds, seconds);
   timings[name] = comm.allreduce_max(seconds);
   comm_s[name] = comm.allreduce_max(now.seconds - last_comm_s_);
   comm_bytes[name] = comm.allreduce_sum(static_cast<double>(now.bytes) - last_comm_bytes_);

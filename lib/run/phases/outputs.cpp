@@ -3,6 +3,7 @@
 // presence means the run finished.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 
 #include "io/report.h"
@@ -153,6 +154,11 @@ RunSummary write_outputs(RunContext& ctx, const Trainable& m, const Scores& scor
     write_report(ctx.files.report(), summary, facts);
   }
   comm.barrier();
+  if (tracing()) {  // CLUES_TRACE: each rank's timeline of phases and communication
+    write_trace(comm.rank());
+    log0(comm, "timeline of each rank (Chrome trace: chrome://tracing, ui.perfetto.dev): " +
+                   std::string(std::getenv("CLUES_TRACE")) + "<rank>.json");
+  }
   return summary;
 }
 
