@@ -384,6 +384,20 @@ def stats(xs):
     return {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
 
 
+def run_launched(launch, threads, timeout, who):
+    """Runs the launch command with `threads` LibTorch threads a rank (Open MPI allowed to
+    run as root); returns (the completed process, wall seconds); exits past `timeout`."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    t0 = time.time()
+    try:
+        proc = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"{who}: the run took longer than --timeout {timeout} s")
+    return proc, time.time() - t0
+
+
 def driver_arguments(doc, binary, mpirun):
     """The arguments both drivers take (bench.py, end_to_end.py): the workload, ranks, mode,
     the records file, the launcher, the executable and the build folder."""
@@ -457,15 +471,7 @@ def main():
     child = [sys.executable, os.path.abspath(__file__), "--rank-child", tmp, os.path.abspath(args.bin)] + \
         bench_args(w, iterations, warmup, shard)
     launch = launch_command(args, n, child)
-    env = dict(os.environ, OMP_NUM_THREADS=str(w["run"]["threads"]), MKL_NUM_THREADS=str(w["run"]["threads"]))
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    t0 = time.time()
-    try:
-        proc = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        sys.exit(f"bench: the run took longer than --timeout {args.timeout} s")
-    wall = time.time() - t0
+    proc, wall = run_launched(launch, w["run"]["threads"], args.timeout, "bench")
     results = []
     for r in range(n):
         p = os.path.join(tmp, f"rank{r}.json")

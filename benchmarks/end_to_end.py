@@ -31,7 +31,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -109,15 +108,7 @@ def main():
            "--train.rounds", str(args.rounds), "--train.local_steps", str(args.local_steps),
            "--train.batch_size", str(sc["batch"])]
     launch = bench.launch_command(argparse.Namespace(mpirun=args.mpirun, launch_single=True), n, cmd)
-    env = dict(os.environ, OMP_NUM_THREADS=str(run["threads"]), MKL_NUM_THREADS=str(run["threads"]))
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    t0 = time.time()
-    try:
-        proc = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        sys.exit(f"end_to_end: the run took longer than --timeout {args.timeout} s")
-    wall = time.time() - t0
+    proc, wall = bench.run_launched(launch, run["threads"], args.timeout, "end_to_end")
     report_path = os.path.join(out, "report.json")
     if proc.returncode != 0 or not os.path.exists(report_path):
         sys.exit(f"end_to_end: clues run failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
