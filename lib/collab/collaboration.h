@@ -71,6 +71,9 @@ class Collaboration {
   virtual std::vector<Judge> judges(int64_t c) const = 0;
   // Loads into the model the final warm-up weights that judge `silo`.
   virtual void load_final(int64_t silo) = 0;
+  // True when load_final loads the same weights for every silo (one global model), so
+  // what depends only on those weights (the anchors' losses) is computed once per rank.
+  virtual bool one_final_model() const = 0;
 
   // Fine-tunes from the base on a selection of every hosted silo (silo index -> kept flags),
   // rounds and steps as the warm-up's, data order from `seed`, fresh Adam states parked

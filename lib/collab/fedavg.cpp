@@ -55,6 +55,7 @@ class FedAvg final : public Collaboration {
   }
 
   void load_final(int64_t) override { unflatten_into(theta_, m_.params); }
+  bool one_final_model() const override { return true; }
 
  protected:
   // A round counts as done when its global file (rank 0) and every silo's moments file

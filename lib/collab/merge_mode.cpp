@@ -65,6 +65,7 @@ class Merge final : public Collaboration {
                               m_.params);
     throw Error("silo " + std::to_string(silo) + " is not hosted by this rank");
   }
+  bool one_final_model() const override { return false; }  // each silo its own fine-tuning
 
  protected:
   // A round counts as done when every silo's file reads back whole.

@@ -136,6 +136,7 @@ void Config::validate() const {
           "score.engine=ghost cannot normalise gradients: use score.engine=batched with score.normalize=unit");
   require(score.batch_size >= 1, "score.batch_size must be at least 1");
   require(score.project_dim >= 0, "score.project_dim must be 0 (off) or positive");
+  require(std::isfinite(score.shared_anchor_mib) && score.shared_anchor_mib >= 0, "score.shared_anchor_mib must be 0 (off) or a positive number of MiB");
   require(score.project_dim == 0 || score.engine == Engine::kBatched,
           "score.project_dim needs the per-sample gradients of score.engine=batched");
   const auto& s = select;

@@ -121,6 +121,11 @@ struct ScoreConfig {
   // domain (same name) and this weight for the others (the paper's research code: 1 or 0).
   double other_domains = 1.0;
   uint64_t project_seed = 0;       // seed of the Rademacher projection matrix
+  // Memory (MiB) for the anchors' per-sample gradients that the silos judged by one model
+  // share (fedavg: every silo of a rank; batched engine): computed once per block of
+  // anchors, each silo applying only its own Γ. 0: each silo's anchors scored on their own
+  // (the reference path; the same bits, one backward pass per silo).
+  double shared_anchor_mib = 1024;
   // Which trainable tensors enter the score's inner product: empty = all; else names of
   // modules (q, v, gate, ...) or name prefixes of whole dot-separated parts ("blocks.1",
   // "blocks.0.q"), matched against the trainable tensors' names (the research code scores

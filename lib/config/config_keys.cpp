@@ -230,6 +230,7 @@ std::vector<ConfigKey> make_keys() {
       key("score.batch_size", F(score.batch_size), "samples per batch (validation gradient)"),
       key("score.project_dim", F(score.project_dim), "k > 0: write k-dim random projections of the preconditioned gradients to OUT/features/ (batched engine)"),
       key("score.project_seed", F(score.project_seed), "seed of the projection matrix"),
+      unrecorded(key("score.shared_anchor_mib", F(score.shared_anchor_mib), "MiB for anchor per-sample gradients shared by the silos one model judges (fedavg, batched engine): one backward pass for all of them; 0 = each silo's anchors scored alone (same scores)")),
       key("score.modules", F(score.modules), "trainable tensors entering the score's inner product: empty = all, or modules (q,v,gate,...) or name prefixes (blocks.1, blocks.0.q)"),
       key("score.other_domains", F(score.other_domains), "with --validation NAME=PATH per domain: weight of the other domains' gradients in a silo's target (its own domain: 1)"),
       key("select.threshold", F(select.threshold), "quantile (default: keep what scores at least the anchors' select.quantile) | mean (the mean anchor score) | fixed | ratio"),

@@ -8,6 +8,8 @@
 // Resume: each set's dots go batch by batch into a journal (io/layout.h), and a killed job
 // goes on after the last complete batch.
 #include <cmath>
+#include <functional>
+#include <map>
 #include <optional>
 
 #include "io/error.h"
@@ -123,6 +125,70 @@ class CheckpointScorer {
     done_work_ += n;
   }
 
+  // One silo among those that share an anchor set under this judge.
+  struct AnchorUser {
+    std::string silo;
+    std::vector<double>* acc;
+  };
+  // accumulate() of the same `anchors` for every silo of `users` (each with its own target
+  // and Γ from pre_of), the same bits and journals, but each anchor's per-sample gradient
+  // computed once: in blocks of whole batches that fit score.shared_anchor_mib, each block's
+  // gradients kept while every silo applies its Γ to them. Memory: one block, whatever the
+  // number of silos. Batched engine, no features.
+  void accumulate_shared(const std::vector<Encoded>& anchors, const std::vector<AnchorUser>& users,
+                         const std::function<Preconditioner(const std::string&)>& pre_of, const std::string& source) {
+    const Config& cfg = ctx_.cfg;
+    const int64_t n = static_cast<int64_t>(anchors.size());
+    const int64_t B = cfg.score.batch_size;
+    const size_t k = users.size();
+    std::vector<std::string> journals(k);
+    std::vector<std::vector<double>> dots(k);
+    int64_t start = n, done = done_work_;
+    for (size_t u = 0; u < k; ++u) {
+      journals[u] = ctx_.files.dots_journal(c_, "anchor_for_" + users[u].silo);
+      dots[u] = read_journal(journals[u], static_cast<size_t>(B));
+      const int64_t resumed = static_cast<int64_t>(dots[u].size());
+      if (resumed > n)
+        throw IoError(journals[u] + " holds more scores than anchor_for_" + users[u].silo +
+                      " has samples: it belongs to another run; pass --overwrite to start afresh");
+      if (resumed > 0 && resumed < n)
+        log_any(ctx_.comm, "resume: anchor_for_" + users[u].silo + " at checkpoint " + std::to_string(c_) +
+                               " continues after " + std::to_string(resumed) + " scored samples");
+      start = std::min(start, resumed);
+      done += resumed;
+    }
+    const double row_mib = static_cast<double>(B) * static_cast<double>(m_.P) * 4.0 / (1024.0 * 1024.0);
+    const int64_t block = B * std::max<int64_t>(1, static_cast<int64_t>(std::min(1e9, cfg.score.shared_anchor_mib / row_mib)));
+    for (int64_t b0 = start; b0 < n; b0 += block) {  // start is a batch boundary: journals hold whole batches
+      const int64_t b1 = std::min(n, b0 + block);
+      std::vector<torch::Tensor> grads;  // per batch of the block, as score_samples packs them
+      for (int64_t begin = b0; begin < b1; begin += B)
+        grads.push_back(batched_grads(m_.model, batch_of(anchors, begin, std::min(b1, begin + B)), cfg.model.max_seq_len));
+      for (size_t u = 0; u < k; ++u) {
+        if (static_cast<int64_t>(dots[u].size()) >= b1) continue;  // this block was journalled before a kill
+        const Preconditioner pre = pre_of(users[u].silo);
+        const torch::Tensor t64 = target_for(users[u].silo).to(grads.front().device(), torch::kFloat64);
+        for (size_t g = 0; g < grads.size(); ++g) {
+          const int64_t begin = b0 + static_cast<int64_t>(g) * B;
+          if (static_cast<int64_t>(dots[u].size()) > begin) continue;
+          const auto acc = torch::mv(pre.apply(grads[g]).to(torch::kFloat64), t64).cpu().contiguous();
+          const std::vector<double> d(acc.data_ptr<double>(), acc.data_ptr<double>() + acc.numel());
+          append_journal(journals[u], d);
+          dots[u].insert(dots[u].end(), d.begin(), d.end());
+          done += static_cast<int64_t>(d.size());
+          progress_.update(done);
+          failpoint("scoring_batch", ctx_.comm.rank());
+        }
+      }
+    }
+    for (size_t u = 0; u < k; ++u) {
+      if (!dots[u].empty() && injected("nan_score", ctx_.comm.rank())) dots[u][0] = std::nan("");  // the tests' fault
+      check_finite(dots[u], "anchor_for_" + users[u].silo, source);
+      accumulate_scores(*users[u].acc, dots[u], lr_, cfg.train.rounds);
+      done_work_ += n;
+    }
+  }
+
  private:
   torch::Tensor masked(const torch::Tensor& t) const { return m_.score_mask.defined() ? t * m_.score_mask : t; }
   int64_t project_dim() const { return ctx_.cfg.score.project_dim; }
@@ -198,18 +264,29 @@ Scores score_checkpoints(RunContext& ctx, Trainable& m, Collaboration& collab) {
     out.lrs.push_back(round_mean_lr(cfg.train, c));
     for (const Judge& judge : collab.judges(c)) {
       CheckpointScorer scorer(ctx, m, c, judge, progress, done_work);
+      auto pre_of = [&](const std::string& silo) {
+        return cfg.score.moments == Moments::kServer
+                   ? scorer.server()
+                   : scorer.preconditioner(H5File::open_read(ctx.files.silo_moments(c, silo)), "");
+      };
+      // Silos of this judge sharing an anchor set score it together (score.shared_anchor_mib).
+      const bool share = silo_anchors && judge.silos.size() > 1 && cfg.score.shared_anchor_mib > 0 &&
+                         cfg.score.engine == Engine::kBatched && cfg.score.project_dim == 0;
+      std::map<const std::vector<Encoded>*, std::vector<CheckpointScorer::AnchorUser>> sharing;  // anchor set -> its silos
       for (int64_t j : judge.silos) {  // a silo's samples, and the anchors when they are scored like them
         const SiloEntry& e = ctx.silos[static_cast<size_t>(j)];
         SiloScores& s = hosted(j);
-        const Preconditioner pre = cfg.score.moments == Moments::kServer
-                                       ? scorer.server()
-                                       : scorer.preconditioner(H5File::open_read(ctx.files.silo_moments(c, e.name)), "");
+        const Preconditioner pre = pre_of(e.name);
         const torch::Tensor target = scorer.target_for(e.name);
         scorer.accumulate(ctx.load(e).enc, target, pre, s.score, "silo_" + e.name, e.path);
-        if (silo_anchors)
+        if (share)
+          sharing[&ctx.anchors_of(e.name)].push_back({e.name, &s.anchor_score});
+        else if (silo_anchors)
           scorer.accumulate(ctx.anchors_of(e.name), target, pre, s.anchor_score, "anchor_for_" + e.name,
                             ctx.anchor_path_of(e.name));
       }
+      for (const auto& [anchors, users] : sharing)
+        scorer.accumulate_shared(*anchors, users, pre_of, ctx.anchor_path_of(users.front().silo));
       if (judge.server && ctx.comm.is_root() && !silo_anchors)
         scorer.accumulate(ctx.anchor, scorer.anchor_target(), scorer.server(), out.server_anchor, "anchor",
                           cfg.anchor.empty() ? "the pooled anchors" : cfg.anchor);

@@ -7,6 +7,7 @@
 // gathers what the comparison and the report need, in silo order.
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "io/files.h"
 #include "lib/dist/collect.h"
@@ -30,8 +31,11 @@ std::vector<std::string> signal_columns(const Config& cfg) {
 }
 
 // One hosted silo's signals under the base and the warm-up's final model.
+// Anchor losses already computed under the one final model (fedavg), per anchor set.
+using AnchorLossCache = std::map<const std::vector<Encoded>*, std::vector<double>>;
+
 void compute_signals(RunContext& ctx, Trainable& m, Collaboration& collab, const SiloData& d, SiloSelection& s,
-                     bool with_datainf) {
+                     bool with_datainf, AnchorLossCache& anchor_losses) {
   const int64_t batch = ctx.cfg.score.batch_size;
   const SiloEntry& e = ctx.silos[static_cast<size_t>(s.silo)];
   unflatten_into(m.theta0, m.params);
@@ -41,7 +45,14 @@ void compute_signals(RunContext& ctx, Trainable& m, Collaboration& collab, const
   auto losses = sample_loss_columns(m.model, d.enc, batch);  // one pass: mean and largest token loss
   s.signals[signal::kWarmupLoss] = std::move(losses.mean);
   s.signals[signal::kMaxTokenLoss] = std::move(losses.max_token);
-  s.anchor_loss = sample_losses(m.model, ctx.anchors_of(e.name), batch);
+  const std::vector<Encoded>& anchors = ctx.anchors_of(e.name);
+  if (!collab.one_final_model()) {
+    s.anchor_loss = sample_losses(m.model, anchors, batch);
+  } else {
+    auto it = anchor_losses.find(&anchors);
+    if (it == anchor_losses.end()) it = anchor_losses.emplace(&anchors, sample_losses(m.model, anchors, batch)).first;
+    s.anchor_loss = it->second;
+  }
   std::vector<Encoded> alone;
   for (const auto& x : d.enc) alone.push_back(answer_alone(x, ctx.cfg.model.bos_id));
   s.signals[signal::kIfd] = ifd(s.signals.at(signal::kWarmupLoss), sample_losses(m.model, alone, batch));
@@ -94,6 +105,7 @@ Selection select_samples(RunContext& ctx, Trainable& m, Collaboration& collab, S
   thresholds(ctx, out);
   const SelectionRule& rule = selection_rule(cfg.select.rank);
   const bool with_datainf = std::find(out.columns.begin(), out.columns.end(), signal::kDatainf) != out.columns.end();
+  AnchorLossCache anchor_losses;
   for (auto& sc : scores.mine) {
     SiloSelection s;
     s.silo = sc.silo;
@@ -101,7 +113,7 @@ Selection select_samples(RunContext& ctx, Trainable& m, Collaboration& collab, S
     s.tau = cfg.threshold_scope() == Scope::kSilo ? anchor_threshold(sc.anchor_score, cfg.select) : out.tau;
     s.signals[signal::kScore] = std::move(sc.score);
     const SiloData d = ctx.load(e);
-    compute_signals(ctx, m, collab, d, s, with_datainf);
+    compute_signals(ctx, m, collab, d, s, with_datainf, anchor_losses);
     s.by_score = select_by_score(s.signals.at(signal::kScore), s.tau, cfg.select);
     s.selected = rule_selection(rule, {s.signals, s.by_score, e.labels, cfg, s.silo});
     std::string kept;
