@@ -43,7 +43,7 @@ CommStats& comm_stats() {
   return stats;
 }
 
-CommTimer::CommTimer(int64_t bytes, const char* what) : t0_(steady_s()), bytes_(bytes), what_(what) {
+CommTimer::CommTimer(int64_t bytes, const char* what) : range_(what), t0_(steady_s()), bytes_(bytes), what_(what) {
   comm_stats().bytes += bytes;
   comm_stats().calls += 1;
 }

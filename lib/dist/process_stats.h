@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "lib/dist/nvtx.h"
+
 namespace clues {
 
 struct CommStats {
@@ -22,7 +24,7 @@ struct CommStats {
 CommStats& comm_stats();
 
 // Counts one call `what` of `bytes` bytes and the seconds from its construction to its
-// destruction (and traces it when tracing).
+// destruction (and traces it when tracing; an NVTX range on NVTX builds).
 class CommTimer {
  public:
   CommTimer(int64_t bytes, const char* what);
@@ -31,6 +33,7 @@ class CommTimer {
   CommTimer& operator=(const CommTimer&) = delete;
 
  private:
+  NvtxRange range_;
   double t0_;
   int64_t bytes_;
   const char* what_;

@@ -12,6 +12,7 @@
 #include "io/files.h"
 #include "io/state_file.h"
 #include "lib/dist/collectives.h"
+#include "lib/dist/nvtx.h"
 #include "lib/method/select.h"
 
 namespace clues {
@@ -95,6 +96,7 @@ double train_steps(Decoder& model, const std::vector<Encoded>& data, const std::
   } mode(model);
   double loss_sum = 0;
   for (int64_t s = 0; s < steps; ++s) {
+    const NvtxRange range("training step");
     std::vector<const Encoded*> batch;
     for (int64_t b = 0; b < tc.batch_size; ++b)
       batch.push_back(&data[static_cast<size_t>(order[static_cast<size_t>(s * tc.batch_size + b)])]);

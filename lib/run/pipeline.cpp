@@ -10,21 +10,33 @@
 
 #include "io/error.h"
 #include "lib/dist/log.h"
+#include "lib/dist/nvtx.h"
 #include "lib/run/phases.h"
 #include "lib/run/run_context.h"
 
 namespace clues {
 
+namespace {
+
+// Runs one phase inside an NVTX range of its name (Nsight Systems; lib/dist/nvtx.h).
+template <class F>
+auto phase(const char* name, F&& f) {
+  const NvtxRange range(name);
+  return f();
+}
+
+}  // namespace
+
 RunSummary run(RunContext& ctx) {
   try {
-    Trainable m = base_model(ctx);
+    Trainable m = phase("base model", [&] { return base_model(ctx); });
     const auto collab = make_collaboration(collab_env(ctx), m);
-    const WarmUp warm = warm_up(ctx, *collab);
-    Scores scores = score_checkpoints(ctx, m, *collab);
-    const Selection sel = select_samples(ctx, m, *collab, scores);
-    const Comparison cmp = compare_selections(ctx, m, *collab, sel);
-    final_model(ctx, m, *collab, sel, cmp);
-    return write_outputs(ctx, m, scores, sel, cmp, warm);
+    const WarmUp warm = phase("warmup", [&] { return warm_up(ctx, *collab); });
+    Scores scores = phase("scoring", [&] { return score_checkpoints(ctx, m, *collab); });
+    const Selection sel = phase("selection", [&] { return select_samples(ctx, m, *collab, scores); });
+    const Comparison cmp = phase("comparison", [&] { return compare_selections(ctx, m, *collab, sel); });
+    phase("final model", [&] { final_model(ctx, m, *collab, sel, cmp); });
+    return phase("output", [&] { return write_outputs(ctx, m, scores, sel, cmp, warm); });
   } catch (const c10::Error& e) {
     throw Error(std::string("LibTorch: ") + e.what_without_backtrace());
   }

@@ -21,6 +21,7 @@
 #include "lib/dist/collectives.h"
 #include "lib/method/engines.h"
 #include "lib/dist/log.h"
+#include "lib/dist/nvtx.h"
 #include "lib/method/score.h"
 #include "lib/method/train.h"
 #include "lib/run/phases.h"
@@ -111,6 +112,7 @@ class CheckpointScorer {
         log_any(ctx_.comm, "resume: " + set + " at checkpoint " + std::to_string(c_) + " continues after " +
                                std::to_string(resumed) + " scored samples");
       for_each_batch(n - resumed, cfg.score.batch_size, [&](int64_t begin, int64_t end) {
+        const NvtxRange range("scoring batch");
         const std::vector<Encoded> batch(data.begin() + resumed + begin, data.begin() + resumed + end);
         const auto d = score_samples(cfg.score, m_.model, batch, target, pre, cfg.model.max_seq_len);
         append_journal(journal, d);
@@ -162,8 +164,10 @@ class CheckpointScorer {
     for (int64_t b0 = start; b0 < n; b0 += block) {  // start is a batch boundary: journals hold whole batches
       const int64_t b1 = std::min(n, b0 + block);
       std::vector<torch::Tensor> grads;  // per batch of the block, as score_samples packs them
-      for (int64_t begin = b0; begin < b1; begin += B)
+      for (int64_t begin = b0; begin < b1; begin += B) {
+        const NvtxRange range("shared anchor gradients");
         grads.push_back(batched_grads(m_.model, batch_of(anchors, begin, std::min(b1, begin + B)), cfg.model.max_seq_len));
+      }
       for (size_t u = 0; u < k; ++u) {
         if (static_cast<int64_t>(dots[u].size()) >= b1) continue;  // this block was journalled before a kill
         const Preconditioner pre = pre_of(users[u].silo);
