@@ -27,6 +27,7 @@ PACKAGES=(
   dict-freedict-eng-spa dict-freedict-eng-por dict-freedict-eng-nld  # demo data
   python3 python3-h5py python3-numpy python3-matplotlib  # helper scripts, figures
   python3-scipy                      # clues study's t-intervals
+  iproute2 util-linux                # ip netns, unshare: ctest mpi.two_hosts (two hosts as network namespaces)
 )
 
 missing=()
