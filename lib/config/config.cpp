@@ -41,63 +41,78 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 }
 }  // namespace
 
-void Config::validate() const {
-  require(!silos.empty(), "no silo given: pass --silo PATH (repeatable) or silo= lines in the config file");
-  require(!validation.empty() || !validation_domains.empty(), "no validation set: pass --validation PATH (or NAME=PATH per domain)");
-  require(validation.empty() || validation_domains.empty(),
+namespace {
+
+// The silos, the public validation and anchor sets and their domains.
+void check_public_sets(const Config& c) {
+  require(!c.silos.empty(), "no silo given: pass --silo PATH (repeatable) or silo= lines in the config file");
+  require(!c.validation.empty() || !c.validation_domains.empty(), "no validation set: pass --validation PATH (or NAME=PATH per domain)");
+  require(c.validation.empty() || c.validation_domains.empty(),
           "--validation takes one pooled PATH or NAME=PATH per domain, not both");
   {
     std::set<std::string> domains;
-    for (const auto& d : validation_domains) {
+    for (const auto& d : c.validation_domains) {
       require(is_name(d.name), "validation domain \"" + d.name + "\" may only hold letters, digits, '_', '-', '.'");
       require(domains.insert(d.name).second, "two validation domains are named \"" + d.name + "\": keep one");
     }
   }
-  require(std::isfinite(score.other_domains), "score.other_domains must be a finite weight");
-  require(!anchor.empty() || !anchor_domains.empty(), "no anchor set: pass --anchor PATH (or NAME=PATH per silo's domain)");
-  require(anchor.empty() || anchor_domains.empty(), "--anchor takes one pooled PATH or NAME=PATH per domain, not both");
+  require(std::isfinite(c.score.other_domains), "score.other_domains must be a finite weight");
+  require(!c.anchor.empty() || !c.anchor_domains.empty(), "no anchor set: pass --anchor PATH (or NAME=PATH per silo's domain)");
+  require(c.anchor.empty() || c.anchor_domains.empty(), "--anchor takes one pooled PATH or NAME=PATH per domain, not both");
   {
     std::set<std::string> domains;
-    for (const auto& d : anchor_domains) {
+    for (const auto& d : c.anchor_domains) {
       require(is_name(d.name), "anchor domain \"" + d.name + "\" may only hold letters, digits, '_', '-', '.'");
       require(domains.insert(d.name).second, "two anchor sets are named \"" + d.name + "\": keep one");
     }
-    for (const auto& s : silos)
-      require(anchor_domains.empty() || domains.count(s.name),
+    for (const auto& s : c.silos)
+      require(c.anchor_domains.empty() || domains.count(s.name),
               "silo \"" + s.name + "\" has no anchor set: with per-domain anchors give --anchor " + s.name +
                   "=PATH for every silo (its threshold comes from its own domain's anchors)");
   }
-  require(score.modules.empty() || (score.normalize == Normalize::kNone && score.project_dim == 0),
+  require(c.score.modules.empty() || (c.score.normalize == Normalize::kNone && c.score.project_dim == 0),
           "score.modules restricts the inner product only: it does not combine with score.normalize=unit or "
           "score.project_dim (their norms and features cover every trainable tensor); drop one of them");
-  require(!out.empty(), "no output folder: pass --out DIR");
+}
+
+// --out, the silos' names and the files given per silo.
+void check_names(const Config& c) {
+  require(!c.out.empty(), "no output folder: pass --out DIR");
   std::set<std::string> names;
-  for (const auto& s : silos) {
+  for (const auto& s : c.silos) {
     require(is_name(s.name), "silo name \"" + s.name + "\" may only hold letters, digits, '_', '-', '.': name it with NAME=PATH");
     require(names.insert(s.name).second, "two silos are named \"" + s.name + "\": give one a different NAME=PATH");
   }
-  for (const auto* list : {&tests, &labels})
+  for (const auto* list : {&c.tests, &c.labels})
     for (const auto& t : *list)
       require(names.count(t.name), "\"" + t.name + "=" + t.path + "\" names no silo; silos are: " +
                                        join(std::vector<std::string>(names.begin(), names.end()), ", "));
+}
+
+// This process: LibTorch threads, progress lines, one --test and --labels per silo.
+void check_process(const Config& c) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  require(threads >= 1 && threads <= cores, "threads must be between 1 and the " + std::to_string(cores) +
+  require(c.threads >= 1 && c.threads <= cores, "threads must be between 1 and the " + std::to_string(cores) +
                                                 " cores of this machine (LibTorch threads per rank), not " +
-                                                std::to_string(threads));
-  require(progress_s > 0, "progress must be positive (seconds between progress lines)");
-  for (const auto* list : {&tests, &labels}) {
+                                                std::to_string(c.threads));
+  require(c.progress_s > 0, "progress must be positive (seconds between progress lines)");
+  for (const auto* list : {&c.tests, &c.labels}) {
     std::set<std::string> seen;
     for (const auto& t : *list)
       require(seen.insert(t.name).second, "silo \"" + t.name + "\" is given two " +
-                                              (list == &tests ? "--test" : "--labels") + " files: keep one");
+                                              (list == &c.tests ? "--test" : "--labels") + " files: keep one");
   }
-  const auto& m = model;
+}
+
+// model.*: the built-in shape, or a --model folder (whose own shape its config.json gives).
+void check_model(const Config& c) {
+  const auto& m = c.model;
   if (m.dir.empty()) {  // a model folder's own shape is checked when its config.json is read
     require(m.vocab >= 260, "model.vocab must be at least 260 (bytes plus special tokens)");
     require(m.d_model > 0 && m.heads > 0 && m.d_model % m.heads == 0, "model.d_model must be a positive multiple of model.heads");
     require((m.d_model / m.heads) % 2 == 0, "model.d_model / model.heads must be even (rotary positions)");
   } else {
-    require(pretrain.corpus.empty(), "--pretrain trains the built-in model from scratch; a --model folder is already "
+    require(c.pretrain.corpus.empty(), "--pretrain trains the built-in model from scratch; a --model folder is already "
                                      "pretrained: leave one of them out");
   }
   require(m.dtype == DType::kFloat32 || m.finetune == Finetune::kLora,
@@ -113,7 +128,11 @@ void Config::validate() const {
       require(std::set<std::string>{"q", "k", "v", "o", "gate", "up", "down"}.count(t),
               "model.lora_targets: unknown projection \"" + t + "\" (use q,k,v,o,gate,up,down)");
   }
-  const auto& t = train;
+}
+
+// train.*: the warm-up's and every fine-tuning's optimizer.
+void check_train(const Config& c) {
+  const auto& t = c.train;
   require(t.rounds >= 1, "train.rounds must be at least 1");
   require(t.local_steps >= 1, "train.local_steps must be at least 1");
   require(std::isfinite(t.local_epochs) && t.local_epochs >= 0 && t.local_epochs <= 1e6,
@@ -130,35 +149,61 @@ void Config::validate() const {
           "train.sample_silos must be 0 (every silo), a share in (0, 1) or a whole number of silos");
   require(t.min_lr_frac >= 0 && t.min_lr_frac <= 1, "train.min_lr_frac must be in [0, 1]");
   require(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)");
-  require(!(score.engine == Engine::kGhost && score.precondition != Precondition::kSgd),
+}
+
+// score.*: the engine and what it can compute.
+void check_score(const Config& c) {
+  require(!(c.score.engine == Engine::kGhost && c.score.precondition != Precondition::kSgd),
           "score.engine=ghost computes SGD scores only: set score.precondition=sgd, or use score.engine=batched for Adam");
-  require(!(score.engine == Engine::kGhost && score.normalize == Normalize::kUnit),
+  require(!(c.score.engine == Engine::kGhost && c.score.normalize == Normalize::kUnit),
           "score.engine=ghost cannot normalise gradients: use score.engine=batched with score.normalize=unit");
-  require(score.batch_size >= 1, "score.batch_size must be at least 1");
-  require(score.project_dim >= 0, "score.project_dim must be 0 (off) or positive");
-  require(std::isfinite(score.shared_anchor_mib) && score.shared_anchor_mib >= 0, "score.shared_anchor_mib must be 0 (off) or a positive number of MiB");
-  require(score.project_dim == 0 || score.engine == Engine::kBatched,
+  require(c.score.batch_size >= 1, "score.batch_size must be at least 1");
+  require(c.score.project_dim >= 0, "score.project_dim must be 0 (off) or positive");
+  require(std::isfinite(c.score.shared_anchor_mib) && c.score.shared_anchor_mib >= 0, "score.shared_anchor_mib must be 0 (off) or a positive number of MiB");
+  require(c.score.project_dim == 0 || c.score.engine == Engine::kBatched,
           "score.project_dim needs the per-sample gradients of score.engine=batched");
-  const auto& s = select;
+}
+
+// select.*
+void check_select(const Config& c) {
+  const auto& s = c.select;
   require(s.quantile >= 0 && s.quantile <= 1, "select.quantile must be in [0, 1]");
   require(s.keep_ratio >= 0 && s.keep_ratio <= 1, "select.keep_ratio must be in [0, 1]");
   require(s.loss_weight >= 0 && s.loss_weight <= 1, "select.loss_weight must be in [0, 1]");
   require(std::isfinite(s.value), "select.value must be a finite number");
-  require(pretrain.steps >= 1 && pretrain.batch_size >= 1 && std::isfinite(pretrain.lr) && pretrain.lr > 0,
+}
+
+// pretrain.*, compare.*, --resume/--overwrite, and what the collaboration mode needs.
+void check_run(const Config& c) {
+  require(c.pretrain.steps >= 1 && c.pretrain.batch_size >= 1 && std::isfinite(c.pretrain.lr) && c.pretrain.lr > 0,
           "pretrain.steps, pretrain.batch_size and pretrain.lr must be positive");
-  require(pretrain.corpus.empty() || !pretrain.cache.empty(), "pretrain.cache: give a folder for the pretrained base");
-  require(pretrain.seed >= -1, "pretrain.seed must be -1 (the run's seed) or a seed >= 0");
-  require(compare.seeds >= 1, "compare.seeds must be at least 1");
-  require(!(resume && overwrite), "--resume and --overwrite exclude each other: pick one");
-  require(!(threshold_scope() == Scope::kSilo && s.anchor_moments == Moments::kServer),
+  require(c.pretrain.corpus.empty() || !c.pretrain.cache.empty(), "pretrain.cache: give a folder for the pretrained base");
+  require(c.pretrain.seed >= -1, "pretrain.seed must be -1 (the run's seed) or a seed >= 0");
+  require(c.compare.seeds >= 1, "compare.seeds must be at least 1");
+  require(!(c.resume && c.overwrite), "--resume and --overwrite exclude each other: pick one");
+  require(!(c.threshold_scope() == Scope::kSilo && c.select.anchor_moments == Moments::kServer),
           "select.scope=silo needs the anchors scored with each silo's moments: set select.anchor_moments=silo");
-  if (collab == Collab::kMerge) {
-    require(score.moments == Moments::kSilo && s.anchor_moments == Moments::kSilo,
+  if (c.collab == Collab::kMerge) {
+    require(c.score.moments == Moments::kSilo && c.select.anchor_moments == Moments::kSilo,
             "collab=merge scores every set along its own silo's checkpoints, with no server moments: set "
             "score.moments=silo and select.anchor_moments=silo");
   }
-  require(merge.density > 0 && merge.density <= 1, "merge.density must be in (0, 1] (the share of each task tensor TIES keeps)");
-  require(std::isfinite(merge.scale) && merge.scale > 0, "merge.scale must be a positive finite number");
+  require(c.merge.density > 0 && c.merge.density <= 1, "merge.density must be in (0, 1] (the share of each task tensor TIES keeps)");
+  require(std::isfinite(c.merge.scale) && c.merge.scale > 0, "merge.scale must be a positive finite number");
+}
+
+}  // namespace
+
+// The checks in order, so that the first failing one is reported, each naming what to fix.
+void Config::validate() const {
+  check_public_sets(*this);
+  check_names(*this);
+  check_process(*this);
+  check_model(*this);
+  check_train(*this);
+  check_score(*this);
+  check_select(*this);
+  check_run(*this);
 }
 
 Scope Config::threshold_scope() const {
