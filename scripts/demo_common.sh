@@ -7,6 +7,12 @@
 #   demo_env                  Open MPI as root, one LibTorch thread per rank
 #   demo_silo_flags DATA      fills the arrays SILO_FLAGS (--silo/--labels/--test, for
 #                             clues run) and LABEL_FLAGS (--labels, for plot_scores.py)
+#   shipped_study INI POOL PER_LANGUAGE OUT
+#                             a study of the repository end to end: set up, build, its
+#                             pool in POOL (the demo's four languages, PER_LANGUAGE clean
+#                             samples each, and a public pretraining corpus), then clues
+#                             study plan, run (a finished cell skipped, a started one
+#                             resumed) and summarize into OUT
 
 demo_prepare() {
   scripts/setup.sh
@@ -42,4 +48,19 @@ demo_silo_flags() {
     LABEL_FLAGS+=(--labels "$name=$1/labels/$name.txt")
     SILO_FLAGS+=(--silo "$name=$f" --labels "$name=$1/labels/$name.txt" --test "$name=$1/test/$name.jsonl")
   done
+}
+
+shipped_study() {
+  local ini=$1 pool=$2 per_language=$3 out=$4
+  scripts/setup.sh
+  scripts/build.sh
+  demo_env
+  if [ ! -s "$pool/pretrain.jsonl" ]; then
+    /usr/bin/python3 scripts/make_demo_data.py --out "$pool" --per-silo "$per_language" --bad-fractions 0,0,0,0 \
+      --pretrain 2000 --pretrain-knows 1 --validation 2 --anchor 2 --test 1 --seed 0 >/dev/null
+  fi
+  build/bin/clues study plan "$ini"
+  build/bin/clues study run "$ini"
+  build/bin/clues study summarize "$ini"
+  echo "study: summary in $out/study.md, plots in $out/plots/"
 }

@@ -8,14 +8,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/demo_common.sh
-scripts/setup.sh
-scripts/build.sh
-demo_env
-if [ ! -s study_data/showcase/pretrain.jsonl ]; then
-  /usr/bin/python3 scripts/make_demo_data.py --out study_data/showcase --per-silo 1464 --bad-fractions 0,0,0,0 \
-    --pretrain 2000 --pretrain-knows 1 --validation 2 --anchor 2 --test 1 --seed 0 >/dev/null
-fi
-build/bin/clues study plan scripts/study_showcase.ini
-build/bin/clues study run scripts/study_showcase.ini
-build/bin/clues study summarize scripts/study_showcase.ini
-echo "study: summary in study_out/showcase/study.md, plots in study_out/showcase/plots/"
+shipped_study scripts/study_showcase.ini study_data/showcase 1464 study_out/showcase

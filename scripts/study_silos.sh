@@ -7,14 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/demo_common.sh
-scripts/setup.sh
-scripts/build.sh
-demo_env
-if [ ! -s study_data/pool/pretrain.jsonl ]; then
-  /usr/bin/python3 scripts/make_demo_data.py --out study_data/pool --per-silo 500 --bad-fractions 0,0,0,0 \
-    --pretrain 2000 --pretrain-knows 1 --validation 2 --anchor 2 --test 1 --seed 0 >/dev/null
-fi
-build/bin/clues study plan scripts/study_silos.ini
-build/bin/clues study run scripts/study_silos.ini
-build/bin/clues study summarize scripts/study_silos.ini
-echo "study: summary in study_out/silos/study.md, plots in study_out/silos/plots/"
+shipped_study scripts/study_silos.ini study_data/pool 500 study_out/silos

@@ -8,6 +8,8 @@
 #   same A B TOL                the runs in folders A and B have the same scores.h5 (to TOL)
 #   layouts                     runs the caller's `run RANKS OUT` on 2, 1 and 4 ranks into
 #                               $dir/r2, r1, r4 and checks the scores do not depend on it
+#   run_small RANKS OUT [ARGS...]  clues run on the small demo (args), comparison off, into
+#                               OUT, its output in OUT.log
 #   small_demo                  writes 4 silos of 40 samples to $dir/data and fills args
 #                               (--silo, --labels, validation, anchors and a tiny model) and
 #                               tests (--test per silo)
@@ -40,6 +42,13 @@ small_demo() {
   args+=(--validation "$dir/data/validation.jsonl" --anchor "$dir/data/anchor.jsonl" --progress 1000
     --train.rounds 2 --train.local_steps 3 --train.batch_size 4 --model.d_model 32 --model.layers 1
     --model.hidden 64 --score.batch_size 8)
+}
+
+run_small() {
+  local ranks=$1 out=$2
+  shift 2
+  "$mpiexec" --oversubscribe -np "$ranks" "$clues" run "${args[@]}" --compare.rows none --out "$out" "$@" \
+    >"$out.log" 2>&1
 }
 
 same() { /usr/bin/python3 "$src/tests/compare_scores.py" "$1/scores.h5" "$2/scores.h5" "$3"; }

@@ -9,12 +9,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 test_setup "$1" "${2:-mpirun}"
 small_demo
-run() {  # run RANKS OUT [ARGS...]
-  local ranks=$1 out=$2
-  shift 2
-  "$mpiexec" --oversubscribe -np "$ranks" "$clues" run "${args[@]}" --compare.rows none \
-    --train.sample_silos 0.5 --out "$out" "$@" >"$out.log" 2>&1
-}
+run() { run_small "$@" --train.sample_silos 0.5; }  # run RANKS OUT [ARGS...]
 for mode in fedavg merge; do
   run 2 "$dir/$mode-r2" --collab "$mode"
   check "$mode: 2 ranks finish" test -s "$dir/$mode-r2/report.json"

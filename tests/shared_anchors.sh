@@ -9,12 +9,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 test_setup "$1" "${2:-mpirun}"
 small_demo
-run() {  # run RANKS OUT [ARGS...]
-  local ranks=$1 out=$2
-  shift 2
-  "$mpiexec" --oversubscribe -np "$ranks" "$clues" run "${args[@]}" --compare.rows none --out "$out" "$@" \
-    >"$out.log" 2>&1
-}
+run() { run_small "$@"; }
 run 2 "$dir/alone" --score.shared_anchor_mib 0
 check "reference path (shared_anchor_mib 0) finishes" test -s "$dir/alone/scores.h5"
 run 2 "$dir/shared"
