@@ -101,16 +101,8 @@ class CheckpointScorer {
       write_features(set, feats);
     } else {
       const std::string journal = ctx_.files.dots_journal(c_, set);
-      // Whole batches only: a resumed set continues at a batch boundary, so every batch is
-      // packed as in an uninterrupted run and the scores are the same bits.
-      dots = read_journal(journal, static_cast<size_t>(cfg.score.batch_size));
+      dots = resume_journal(journal, set, n);
       const int64_t resumed = static_cast<int64_t>(dots.size());
-      if (resumed > n)
-        throw IoError(journal + " holds more scores than " + set + " has samples: it belongs to another run; "
-                      "pass --overwrite to start afresh");
-      if (resumed > 0 && resumed < n)
-        log_any(ctx_.comm, "resume: " + set + " at checkpoint " + std::to_string(c_) + " continues after " +
-                               std::to_string(resumed) + " scored samples");
       for_each_batch(n - resumed, cfg.score.batch_size, [&](int64_t begin, int64_t end) {
         const NvtxRange range("scoring batch");
         const std::vector<Encoded> batch(data.begin() + resumed + begin, data.begin() + resumed + end);
@@ -121,10 +113,7 @@ class CheckpointScorer {
         failpoint("scoring_batch", ctx_.comm.rank());
       });
     }
-    if (!dots.empty() && injected("nan_score", ctx_.comm.rank())) dots[0] = std::nan("");  // the tests' fault
-    check_finite(dots, set, source);
-    accumulate_scores(acc, dots, lr_, cfg.train.rounds);
-    done_work_ += n;
+    add_dots(dots, acc, set, source);
   }
 
   // One silo among those that share an anchor set under this judge.
@@ -148,14 +137,8 @@ class CheckpointScorer {
     int64_t start = n, done = done_work_;
     for (size_t u = 0; u < k; ++u) {
       journals[u] = ctx_.files.dots_journal(c_, "anchor_for_" + users[u].silo);
-      dots[u] = read_journal(journals[u], static_cast<size_t>(B));
+      dots[u] = resume_journal(journals[u], "anchor_for_" + users[u].silo, n);
       const int64_t resumed = static_cast<int64_t>(dots[u].size());
-      if (resumed > n)
-        throw IoError(journals[u] + " holds more scores than anchor_for_" + users[u].silo +
-                      " has samples: it belongs to another run; pass --overwrite to start afresh");
-      if (resumed > 0 && resumed < n)
-        log_any(ctx_.comm, "resume: anchor_for_" + users[u].silo + " at checkpoint " + std::to_string(c_) +
-                               " continues after " + std::to_string(resumed) + " scored samples");
       start = std::min(start, resumed);
       done += resumed;
     }
@@ -185,15 +168,33 @@ class CheckpointScorer {
         }
       }
     }
-    for (size_t u = 0; u < k; ++u) {
-      if (!dots[u].empty() && injected("nan_score", ctx_.comm.rank())) dots[u][0] = std::nan("");  // the tests' fault
-      check_finite(dots[u], "anchor_for_" + users[u].silo, source);
-      accumulate_scores(*users[u].acc, dots[u], lr_, cfg.train.rounds);
-      done_work_ += n;
-    }
+    for (size_t u = 0; u < k; ++u) add_dots(dots[u], *users[u].acc, "anchor_for_" + users[u].silo, source);
   }
 
  private:
+  // The dots of `set` (n samples) that a killed run journalled. Whole batches only: a
+  // resumed set continues at a batch boundary, so every batch is packed as in an
+  // uninterrupted run and the scores are the same bits.
+  std::vector<double> resume_journal(const std::string& journal, const std::string& set, int64_t n) const {
+    auto dots = read_journal(journal, static_cast<size_t>(ctx_.cfg.score.batch_size));
+    const int64_t resumed = static_cast<int64_t>(dots.size());
+    if (resumed > n)
+      throw IoError(journal + " holds more scores than " + set + " has samples: it belongs to another run; "
+                    "pass --overwrite to start afresh");
+    if (resumed > 0 && resumed < n)
+      log_any(ctx_.comm, "resume: " + set + " at checkpoint " + std::to_string(c_) + " continues after " +
+                             std::to_string(resumed) + " scored samples");
+    return dots;
+  }
+
+  // Adds one checkpoint's share of a whole set's dots, checked finite, to its running scores.
+  void add_dots(std::vector<double>& dots, std::vector<double>& acc, const std::string& set, const std::string& source) {
+    if (!dots.empty() && injected("nan_score", ctx_.comm.rank())) dots[0] = std::nan("");  // the tests' fault
+    check_finite(dots, set, source);
+    accumulate_scores(acc, dots, lr_, ctx_.cfg.train.rounds);
+    done_work_ += static_cast<int64_t>(dots.size());
+  }
+
   torch::Tensor masked(const torch::Tensor& t) const { return m_.score_mask.defined() ? t * m_.score_mask : t; }
   int64_t project_dim() const { return ctx_.cfg.score.project_dim; }
 

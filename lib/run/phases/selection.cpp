@@ -30,10 +30,10 @@ std::vector<std::string> signal_columns(const Config& cfg) {
   return cols;
 }
 
-// One hosted silo's signals under the base and the warm-up's final model.
 // Anchor losses already computed under the one final model (fedavg), per anchor set.
 using AnchorLossCache = std::map<const std::vector<Encoded>*, std::vector<double>>;
 
+// One hosted silo's signals under the base and the warm-up's final model.
 void compute_signals(RunContext& ctx, Trainable& m, Collaboration& collab, const SiloData& d, SiloSelection& s,
                      bool with_datainf, AnchorLossCache& anchor_losses) {
   const int64_t batch = ctx.cfg.score.batch_size;
