@@ -225,7 +225,26 @@ class Study:
                 raise StudyError(f"{self.path}: [run] config = {config[0]}: cannot read {p}")
         return {"partition": self.fixed["partition"], "run": self.fixed["run"],
                 "grid": {n: sorted(v) for n, (_, _, v) in zip(self.axis_names, self.axes)},
-                "run_config_sha256": conf_hash}
+                "run_config_sha256": conf_hash, "inputs_sha256": self.input_hashes()}
+
+    def input_hashes(self):
+        """{word: SHA-256} of every file a fixed partition or run setting names (a source
+        pool, a pretraining corpus, ...; NAME=PATH words by their PATH): cells and partitions
+        are kept by their settings, so a pool changed in place must not pass for the old."""
+        hashes = {}
+        for sec in ("partition", "run"):
+            for key, words in self.fixed[sec].items():
+                if sec == "run" and key == "config":
+                    continue  # hashed as run_config_sha256
+                for word in words:
+                    p = os.path.join(self.dir, word.split("=", 1)[-1])
+                    if os.path.isfile(p):
+                        h = hashlib.sha256()
+                        with open(p, "rb") as f:
+                            for block in iter(lambda: f.read(1 << 20), b""):
+                                h.update(block)
+                        hashes[f"{sec}.{key} {word}"] = h.hexdigest()
+        return hashes
 
 
 def safe(value):
@@ -388,12 +407,28 @@ def check_out(study, write):
                 theirs = json.load(f).get("settings")
         except (OSError, ValueError):
             theirs = None
-        if theirs != mine:
+        if isinstance(theirs, dict):
+            # Input files compared where both sides hashed them: a pool removed after the
+            # study does not stop summarize (a run without it fails in its partition), and
+            # a folder from before input hashes has none.
+            had, has = theirs.get("inputs_sha256") or {}, mine["inputs_sha256"]
+            both = set(had) & set(has)
+            theirs = dict(theirs, inputs_sha256={w: had[w] for w in both})
+            mine_cmp = dict(mine, inputs_sha256={w: has[w] for w in both})
+        else:
+            mine_cmp = mine
+        if theirs != mine_cmp:
             diff = []
+            names = {"run_config_sha256": "the run's config file",
+                     "inputs_sha256": "the contents of input files"}
             if isinstance(theirs, dict):
-                for k in ("partition", "run", "grid", "run_config_sha256"):
-                    if theirs.get(k) != mine.get(k):
-                        diff.append(k if k != "run_config_sha256" else "the run's config file")
+                for k in ("partition", "run", "grid", "run_config_sha256", "inputs_sha256"):
+                    if theirs.get(k) != mine_cmp.get(k):
+                        what = names.get(k, k)
+                        if k == "inputs_sha256":
+                            changed = sorted(w for w in theirs[k] if theirs[k][w] != mine_cmp[k][w])
+                            what += " (" + ", ".join(w.split(" ", 1)[1] for w in changed) + ")"
+                        diff.append(what)
             what = ", ".join(diff) or "an unreadable settings.json"
             raise StudyError(f"{study.out} holds a study made with other settings ({what} differ; see "
                              f"{path} and its study.ini); use another [study] out or remove that folder")

@@ -55,7 +55,10 @@ shipped_study() {
   scripts/setup.sh
   scripts/build.sh
   demo_env
-  if [ ! -s "$pool/pretrain.jsonl" ]; then
+  # A pool made earlier with another size is made again (the study's cells are keyed by
+  # the content of their inputs, so its cells are not mistaken for this pool's).
+  if [ ! -s "$pool/pretrain.jsonl" ] || [ "$(wc -l < "$pool/silos/deu.jsonl" 2>/dev/null)" != "$per_language" ]; then
+    rm -rf "$pool"
     /usr/bin/python3 scripts/make_demo_data.py --out "$pool" --per-silo "$per_language" --bad-fractions 0,0,0,0 \
       --pretrain 2000 --pretrain-knows 1 --validation 2 --anchor 2 --test 1 --seed 0 >/dev/null
   fi

@@ -6,7 +6,7 @@
 # a job array with the stand-ins of tests/slurm_standin), summarize (results.csv with a
 # line per cell and comparison row and the grid's columns, study.md with intervals, the
 # plots), a failing cell (exit status 1, its log's end), and refused study files (exit
-# status 2, the message, no output folder).
+# status 2, the message, no output folder), and a pool changed in place (refused).
 # Usage: study_cli.sh PATH/TO/clues-study PATH/TO/clues [MPIEXEC]
 set -uo pipefail
 study_bin=$(realpath "$1")
@@ -166,6 +166,17 @@ sed 's|^run.train.lr = .*|run.train.lr = 0.001 0.01|' study.ini >other.ini
 msg=$("$study_bin" run other.ini 2>&1)
 check "another grid in the same OUT: exit status 2" test $? -eq 2
 check "... with a message" grep -qF "holds a study made with other settings (grid differ" <<<"$msg"
+# The same study after its pool changed in place: its finished cells must not pass for the
+# new pool's; summarize still works with the pool removed.
+cp pool/silos/deu.jsonl deu.saved
+head -n -1 deu.saved >pool/silos/deu.jsonl
+msg=$("$study_bin" run study.ini 2>&1)
+check "a source changed in place: exit status 2" test $? -eq 2
+check "... naming the file" grep -qF "the contents of input files (deu=pool/silos/deu.jsonl) differ" <<<"$msg"
+rm pool/silos/deu.jsonl
+"$study_bin" summarize study.ini >summary2.txt 2>&1
+check "summarize with the pool removed" test $? -eq 0
+mv deu.saved pool/silos/deu.jsonl
 
 echo "study_cli: $(( $(date +%s) - start )) s"
 if [ "$fail" -ne 0 ]; then
