@@ -239,12 +239,31 @@ class Study:
                 for word in words:
                     p = os.path.join(self.dir, word.split("=", 1)[-1])
                     if os.path.isfile(p):
-                        h = hashlib.sha256()
-                        with open(p, "rb") as f:
-                            for block in iter(lambda: f.read(1 << 20), b""):
-                                h.update(block)
-                        hashes[f"{sec}.{key} {word}"] = h.hexdigest()
+                        hashes[f"{sec}.{key} {word}"] = self.file_sha256(p)
         return hashes
+
+    def file_sha256(self, path):
+        """SHA-256 of a file, read again only when its size or modification time changed
+        since OUT/input_hashes.json recorded it: each task of a job array checks the inputs,
+        and a pool of gigabytes read by hundreds of tasks would load a shared file system."""
+        if not hasattr(self, "hash_cache"):
+            try:
+                with open(os.path.join(self.out, "input_hashes.json")) as f:
+                    self.hash_cache = json.load(f)
+            except (OSError, ValueError):
+                self.hash_cache = {}
+        st = os.stat(path)
+        stamp = [st.st_size, st.st_mtime_ns]
+        key = os.path.abspath(path)
+        hit = self.hash_cache.get(key)
+        if isinstance(hit, list) and hit[:2] == stamp:
+            return hit[2]
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        self.hash_cache[key] = stamp + [h.hexdigest()]
+        return h.hexdigest()
 
 
 def safe(value):
@@ -440,6 +459,8 @@ def check_out(study, write):
                              "grid": dict(zip(study.axis_names, c.values)), "partition": c.partition_key()}
                             for c in study.cells]}
         write_atomic(path, json.dumps(record, indent=1) + "\n")
+        write_atomic(os.path.join(study.out, "input_hashes.json"),
+                     json.dumps(getattr(study, "hash_cache", {}), indent=1) + "\n")
         write_atomic(os.path.join(study.out, "study.ini"), study.text)
 
 

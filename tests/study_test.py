@@ -8,7 +8,9 @@ are known) and a stand-in launcher, so the summary's numbers can be checked exac
 """
 
 import csv
+import hashlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -193,6 +195,36 @@ run.collab = fedavg merge
               "--versus full")
         p = cli("summarize", good, "--versus", "nosuch")
         check(p.returncode == 2 and "no such row" in p.stderr, "--versus of an unknown row: " + p.stderr)
+
+        # Input files: their SHA-256 in settings.json; a source changed in place is refused
+        # by name; the hashes are kept in input_hashes.json and used while size and
+        # modification time stay (a cached digest made wrong is believed: it was read).
+        src_a = os.path.join(tmp, "data", "a.jsonl")
+        original = open(src_a, "rb").read()
+        digest = hashlib.sha256(original).hexdigest()
+        settings = json.load(open(os.path.join(tmp, "out/good/settings.json")))["settings"]
+        check(settings["inputs_sha256"].get("partition.source a=data/a.jsonl") == digest,
+              f"settings.json records a.jsonl's SHA-256: {settings['inputs_sha256']}")
+        cache_path = os.path.join(tmp, "out/good/input_hashes.json")
+        cache = json.load(open(cache_path))
+        check(cache.get(os.path.abspath(src_a), [None] * 3)[2] == digest, f"input_hashes.json: {cache}")
+        cache[os.path.abspath(src_a)][2] = "0" * 64
+        with open(cache_path, "w") as f:
+            json.dump(cache, f)
+        p = cli("run", good, "--cell", "0")
+        check(p.returncode == 2 and "input files (a=data/a.jsonl)" in p.stderr, "the cached digest is used: " + p.stderr)
+        os.remove(cache_path)
+        p = cli("run", good, "--cell", "0")
+        check(p.returncode == 0 and "skipped" in p.stderr, "without the cache, read again: " + p.stderr)
+        with open(src_a, "ab") as f:
+            f.write(b'{"instruction": "z", "output": "w"}\n')
+        p = cli("run", good, "--cell", "0")
+        check(p.returncode == 2 and "the contents of input files (a=data/a.jsonl) differ" in p.stderr,
+              "a source changed in place: " + p.stderr)
+        with open(src_a, "wb") as f:
+            f.write(original)
+        p = cli("run", good, "--cell", "0")
+        check(p.returncode == 0, "the same content again (newer time): " + p.stderr)
 
         # The same OUT with another grid is refused; so is a different fixed setting.
         other = study("other.ini", open(good).read().replace("run.collab = fedavg merge", "run.collab = fedavg"))
