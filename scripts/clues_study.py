@@ -149,6 +149,7 @@ class Study:
         out = st.get("out", "").strip() or os.path.join("study_out", stem)
         self.out_given = out
         self.out = os.path.normpath(os.path.join(self.dir, out))
+        self.hash_cache = None  # {path: [size, mtime_ns, SHA-256]}, read by file_sha256
         # Fixed settings: key -> list of words (several words: the flag repeated).
         self.fixed = {}
         for sec in ("partition", "run"):
@@ -219,8 +220,7 @@ class Study:
         if config:
             p = os.path.join(self.dir, config[0])
             try:
-                with open(p, "rb") as f:
-                    conf_hash = hashlib.sha256(f.read()).hexdigest()
+                conf_hash = self.file_sha256(p)
             except OSError:
                 raise StudyError(f"{self.path}: [run] config = {config[0]}: cannot read {p}")
         return {"partition": self.fixed["partition"], "run": self.fixed["run"],
@@ -246,7 +246,7 @@ class Study:
         """SHA-256 of a file, read again only when its size or modification time changed
         since OUT/input_hashes.json recorded it: each task of a job array checks the inputs,
         and a pool of gigabytes read by hundreds of tasks would load a shared file system."""
-        if not hasattr(self, "hash_cache"):
+        if self.hash_cache is None:
             try:
                 with open(os.path.join(self.out, "input_hashes.json")) as f:
                     self.hash_cache = json.load(f)
@@ -460,7 +460,7 @@ def check_out(study, write):
                             for c in study.cells]}
         write_atomic(path, json.dumps(record, indent=1) + "\n")
         write_atomic(os.path.join(study.out, "input_hashes.json"),
-                     json.dumps(getattr(study, "hash_cache", {}), indent=1) + "\n")
+                     json.dumps(study.hash_cache or {}, indent=1) + "\n")
         write_atomic(os.path.join(study.out, "study.ini"), study.text)
 
 

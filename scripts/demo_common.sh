@@ -55,8 +55,8 @@ shipped_study() {
   scripts/setup.sh
   scripts/build.sh
   demo_env
-  # A pool made earlier with another size is made again (the study's cells are keyed by
-  # the content of their inputs, so its cells are not mistaken for this pool's).
+  # A pool made earlier with another size is made again; clues study then refuses the
+  # study folder made from the old pool (its settings.json holds the old files' SHA-256).
   if [ ! -s "$pool/pretrain.jsonl" ] || [ "$(wc -l < "$pool/silos/deu.jsonl" 2>/dev/null)" != "$per_language" ]; then
     rm -rf "$pool"
     /usr/bin/python3 scripts/make_demo_data.py --out "$pool" --per-silo "$per_language" --bad-fractions 0,0,0,0 \
